@@ -1,0 +1,33 @@
+"""``python -m fastbce``: version, OpenMP status and a self-check."""
+import sys
+
+import numpy as np
+
+import fastbce
+from fastbce import _kernels
+
+WORKED_EXAMPLE = ([1, 0, 1, 0], [0.9, 0.2, 0.8, 0.4], 0.2656)
+
+
+def report():
+    """Lines describing this build, ending with the worked-example self-check."""
+    labels, probabilities, expected = WORKED_EXAMPLE
+    value = fastbce.bce(labels, probabilities)
+    ok = round(value, 4) == expected
+    threads = _kernels.max_threads()
+    return [
+        f"fastbce {fastbce.__version__} (NumPy {np.__version__}, Python {sys.version.split()[0]})",
+        f"OpenMP: {'on' if _kernels.openmp_enabled() else 'off (serial build)'}, {threads} thread{'s' if threads != 1 else ''}",
+        f"self-check: bce({labels}, {probabilities}) = {value:.4f} "
+        f"(expected {expected}): {'ok' if ok else 'FAILED'}",
+    ], ok
+
+
+def main(argv=None):
+    lines, ok = report()
+    print("\n".join(lines))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,346 @@
+"""The thin Python layer: validate, broadcast, allocate and dispatch.
+
+No math here: the per-element formulas live in _math.pxd and the loops in
+_kernels.pyx. This module turns array-likes into strided 2-D views of one
+broadcast shape (without copying contiguous or strided inputs), checks the
+scalar arguments, and turns the kernel's report of the first invalid element
+into an error that names the argument, its index and its value.
+"""
+import math
+import warnings
+
+import numpy as np
+
+from . import _kernels
+
+__all__ = ["bce", "bce_grad", "bce_and_grad"]
+
+REDUCTIONS = ("mean", "sum", "none")
+
+# Inputs smaller than this run on the calling thread: waking the OpenMP pool
+# costs more than it saves below it (see benchmarks/ and the README).
+SERIAL_BELOW = 1 << 15
+
+# Label dtypes the kernels read in place; other integer/float labels are
+# widened (a copy) to the dtype given here. bool is viewed as uint8 (no copy).
+_LABEL_KERNEL_DTYPES = {np.dtype(t) for t in (np.uint8, np.int8, np.int32, np.int64, np.float32, np.float64)}
+_LABEL_WIDENED = {
+    np.dtype(np.int16): np.int32,
+    np.dtype(np.uint16): np.int32,
+    np.dtype(np.uint32): np.int64,
+    np.dtype(np.uint64): np.float64,
+    np.dtype(np.float16): np.float32,
+}
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_KERNELS = _kernels.bce_kernel.__signatures__
+_KERNEL_TYPE_NAMES = {
+    np.dtype(np.uint8): "uint8_t",
+    np.dtype(np.int8): "int8_t",
+    np.dtype(np.int32): "int32_t",
+    np.dtype(np.int64): "int64_t",
+    np.dtype(np.float32): "float",
+    np.dtype(np.float64): "double",
+}
+
+_REASONS = {
+    "y_true": "labels must be in [0, 1]",
+    "y_pred": "probabilities must be in [0, 1] (pass from_logits=True for logits)",
+    "y_pred_logits": "logits must not be NaN",
+    "sample_weight": "sample weights must be >= 0 (and not NaN)",
+    "pos_weight": "pos_weight must be > 0 (and not NaN)",
+}
+
+
+def _as_numeric_array(x, name):
+    """x as an ndarray without copying where its memory allows; TypeError for non-numbers."""
+    if isinstance(x, np.ndarray):
+        array = x
+    else:
+        try:
+            array = np.asarray(x)
+        except (TypeError, ValueError, RuntimeError):
+            if not hasattr(x, "__dlpack__"):
+                raise
+            array = np.from_dlpack(x)
+        if array.dtype.kind == "O" and hasattr(x, "__dlpack__"):
+            array = np.from_dlpack(x)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} has unsupported dtype {array.dtype}: expected bool, integer or "
+            f"floating-point values"
+        )
+    return array
+
+
+def _as_labels(y_true):
+    labels = _as_numeric_array(y_true, "y_true")
+    if labels.dtype in _LABEL_KERNEL_DTYPES:
+        return labels, labels
+    if labels.dtype.kind == "b":
+        return labels, labels.view(np.uint8)
+    widened = _LABEL_WIDENED.get(labels.dtype, np.float64)
+    return labels, labels.astype(widened)
+
+
+def _as_predictions(y_pred):
+    predictions = _as_numeric_array(y_pred, "y_pred")
+    if predictions.dtype in _FLOAT_DTYPES:
+        return predictions, predictions
+    return predictions, predictions.astype(np.float64)
+
+
+def _as_weights(weights, name, dtype):
+    """(as given, in the compute dtype); weights of another dtype are converted (a copy)."""
+    array = _as_numeric_array(weights, name)
+    return array, (array if array.dtype == dtype else array.astype(dtype))
+
+
+def _check_scalars(reduction, label_smoothing, eps, num_threads, dtype):
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
+    if eps is None:
+        eps = float(np.finfo(dtype).eps)
+    elif not 0.0 < eps < 0.5:
+        raise ValueError(f"eps must be in (0, 0.5), got {eps!r}")
+    if num_threads is None:
+        num_threads = _kernels.max_threads()
+    elif isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)) or num_threads < 1:
+        raise ValueError(f"num_threads must be a positive integer or None, got {num_threads!r}")
+    return float(eps), int(num_threads)
+
+
+def _check_out(out, shape, dtype, what):
+    if not isinstance(out, np.ndarray):
+        raise ValueError(f"out must be a NumPy array of shape {shape} and dtype {dtype} for {what}, got {type(out).__name__}")
+    if out.shape != shape or out.dtype != dtype:
+        raise ValueError(
+            f"out must have shape {shape} and dtype {dtype} for {what}, "
+            f"got shape {out.shape} and dtype {out.dtype}"
+        )
+    if not out.flags.writeable:
+        raise ValueError("out is read-only")
+    return out
+
+
+def _coalesced_views(shape, arrays):
+    """Views of `arrays` (None allowed), broadcast to `shape`, with adjacent
+    dimensions merged wherever every array's strides allow; at least 2-D."""
+    present = [np.broadcast_to(a, shape) if a.shape != shape else a for a in arrays if a is not None]
+    sizes, strides = [], [[] for _ in present]
+    for axis, size in enumerate(shape):
+        if size == 1:
+            continue
+        if sizes and all(s[-1] == a.strides[axis] * size for s, a in zip(strides, present)):
+            sizes[-1] *= size
+            for s, a in zip(strides, present):
+                s[-1] = a.strides[axis]
+        else:
+            sizes.append(size)
+            for s, a in zip(strides, present):
+                s.append(a.strides[axis])
+    while len(sizes) < 2:
+        sizes.insert(0, 1)
+        for s in strides:
+            s.insert(0, 0)
+    views = iter(
+        np.lib.stride_tricks.as_strided(a, sizes, s, writeable=a.flags.writeable)
+        for a, s in zip(present, strides)
+    )
+    return [None if a is None else next(views) for a in arrays]
+
+
+def _operand_index(array, shape, flat_index):
+    """Index into `array` (as the caller gave it) of the broadcast element at flat_index."""
+    position = np.unravel_index(flat_index, shape)[len(shape) - array.ndim:]
+    return tuple(0 if n == 1 else int(i) for n, i in zip(array.shape, position))
+
+
+def _invalid_value_error(name, array, shape, flat_index, from_logits):
+    index = _operand_index(array, shape, flat_index)
+    value = array[index].item()
+    where = f"{name}[{', '.join(map(str, index))}]" if index else name
+    reason = _REASONS["y_pred_logits" if name == "y_pred" and from_logits else name]
+    return ValueError(f"{where} = {value!r}: {reason}; this is the first invalid element")
+
+
+def _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
+         label_smoothing, eps, out, num_threads, want_loss, want_grad):
+    """Validate, then one fused kernel pass. Returns (loss, grad)."""
+    labels_given, labels = _as_labels(y_true)
+    predictions_given, predictions = _as_predictions(y_pred)
+    dtype = predictions.dtype
+    eps, num_threads = _check_scalars(reduction, label_smoothing, eps, num_threads, dtype)
+
+    weights_given = weights = None
+    if sample_weight is not None:
+        weights_given, weights = _as_weights(sample_weight, "sample_weight", dtype)
+    pos_weights_given = pos_weights = None
+    pos_weight_value = 1.0
+    if pos_weight is not None:
+        pos_weights_given, pos_weights = _as_weights(pos_weight, "pos_weight", dtype)
+        if pos_weights.ndim == 0:
+            pos_weight_value = float(pos_weights)
+            if not pos_weight_value > 0:
+                raise ValueError(f"pos_weight = {pos_weights_given.item()!r}: {_REASONS['pos_weight']}")
+            pos_weights = None
+
+    named_shapes = [("y_true", labels.shape), ("y_pred", predictions.shape)]
+    if weights is not None:
+        named_shapes.append(("sample_weight", weights.shape))
+    if pos_weights is not None:
+        named_shapes.append(("pos_weight", pos_weights.shape))
+    try:
+        shape = np.broadcast_shapes(*(s for _, s in named_shapes))
+    except ValueError:
+        listed = ", ".join(f"{name} {s}" for name, s in named_shapes)
+        raise ValueError(f"shapes do not broadcast together: {listed}") from None
+    size = math.prod(shape)
+
+    reduced = reduction != "none"
+    loss_out = grad_out = None
+    if want_loss and not reduced:
+        loss_out = (_check_out(out, shape, dtype, "the element-wise loss")
+                    if out is not None and not want_grad else np.empty(shape, dtype))
+    if want_grad:
+        grad_out = _check_out(out, shape, dtype, "the gradient") if out is not None else np.empty(shape, dtype)
+
+    mean = reduction == "mean"
+    # with weights, the mean's divisor sum(w) comes out of the same pass, so
+    # the gradient is scaled afterwards; without, it is n and known now
+    grad_scale = 1.0 / size if (mean and weights is None and size) else 1.0
+    loss_sum = weight_sum = 0.0
+    if size:
+        threads = 1 if size < SERIAL_BELOW else num_threads
+        operands = _coalesced_views(shape, [labels, predictions, weights, pos_weights, loss_out, grad_out])
+        *leading, rows, cols = operands[1].shape
+        kernel = _KERNELS[f"{_KERNEL_TYPE_NAMES[labels.dtype]}|{_KERNEL_TYPE_NAMES[dtype]}"]
+        # inputs that do not coalesce to 2-D run one 2-D slice at a time
+        for slice_number, index in enumerate(np.ndindex(*leading)):
+            piece_loss, piece_weight, bad_index, bad_operand = kernel(
+                *(None if a is None else a[index] for a in operands),
+                from_logits, want_loss, pos_weight_value, eps, label_smoothing, grad_scale, threads,
+            )
+            if bad_index >= 0:
+                given = {"y_true": labels_given, "y_pred": predictions_given,
+                         "sample_weight": weights_given, "pos_weight": pos_weights_given}[bad_operand]
+                flat_index = slice_number * rows * cols + bad_index
+                raise _invalid_value_error(bad_operand, given, shape, flat_index, from_logits)
+            loss_sum += piece_loss
+            weight_sum += piece_weight
+
+    divisor = weight_sum if weights is not None else float(size)
+    if mean and (divisor == 0 or not size):
+        what = "empty input" if not size else "sum of sample_weight is zero"
+        warnings.warn(f"mean of {what}: the result is nan", RuntimeWarning, stacklevel=3)
+    if want_grad and mean and weights is not None and size:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.multiply(grad_out, 1.0 / divisor if divisor else math.nan, out=grad_out)
+
+    loss = None
+    if want_loss:
+        if reduction == "sum":
+            loss = loss_sum
+        elif mean:
+            loss = loss_sum / divisor if divisor else math.nan
+        else:
+            loss = loss_out
+    return loss, grad_out
+
+
+_KEYWORDS_DOC = """
+    Parameters
+    ----------
+    y_true : array-like
+        Labels in [0, 1] (bool, integer or float; soft labels allowed). Read
+        in their own dtype: bool/uint8 labels cut memory traffic.
+    y_pred : array-like
+        Probabilities in [0, 1], or logits with ``from_logits=True``.
+        float32 and float64 are computed in their own type; other dtypes are
+        converted to float64.
+    from_logits : bool
+        Treat ``y_pred`` as logits ``x`` with ``p = sigmoid(x)``, using the
+        stable form ``w * ((1 - y) * x + (1 + (pw - 1) * y) * softplus(-x))``:
+        exact for every finite logit, never clipped; +-inf give the limit.
+    reduction : {"mean", "sum", "none"}
+        ``"mean"`` (default) is ``sum(w * loss) / sum(w)`` (``sum(loss) / n``
+        without weights), the weighted mean of ``numpy.average`` and
+        scikit-learn's ``log_loss``. ``"sum"`` is ``sum(w * loss)``;
+        ``"none"`` returns the element-wise array.
+    sample_weight : array-like, optional
+        Non-negative weights ``w``, broadcast against the inputs (converted
+        to ``y_pred``'s float dtype: a copy when their dtype differs).
+    pos_weight : float or array-like, optional
+        Positive-class weight ``pw > 0`` multiplying the ``y * log(p)`` term
+        (PyTorch's ``pos_weight``); broadcast against the inputs.
+    label_smoothing : float in [0, 1)
+        ``y <- y * (1 - a) + a / 2``, as Keras.
+    eps : float in (0, 0.5), optional
+        Probabilities are clipped to ``[eps, 1 - eps]``; default
+        ``numpy.finfo(dtype).eps`` of ``y_pred``'s float type, as
+        scikit-learn's ``log_loss(eps="auto")``. Ignored for logits.
+    out : ndarray, optional
+        Array of the broadcast shape and ``y_pred``'s float dtype to write the
+        element-wise result into (and return).
+    num_threads : int, optional
+        OpenMP threads; default all (honours ``OMP_NUM_THREADS`` and
+        ``threadpoolctl``). Inputs below {serial_below} elements run on one
+        thread. Results are bit-identical for every thread count.
+
+    Raises
+    ------
+    ValueError
+        For a label or probability outside [0, 1], a NaN logit, a negative
+        sample weight or non-positive pos_weight (naming the argument, the
+        first invalid index and its value), for shapes that do not
+        broadcast, and for a bad ``reduction``, ``label_smoothing``, ``eps``
+        or ``out``. A failed call leaves its inputs unchanged.
+    TypeError
+        For complex, object, string or datetime inputs.
+""".replace("{serial_below}", f"{SERIAL_BELOW:,}")
+
+
+def bce(y_true, y_pred, *, from_logits=False, reduction="mean", sample_weight=None,
+        pos_weight=None, label_smoothing=0.0, eps=None, out=None, num_threads=None):
+    """Binary cross-entropy (log loss) in one fused, numerically stable pass.
+
+    ``loss = -w * (pw * y * log(p) + (1 - y) * log(1 - p))`` per element.
+    Returns a Python float (accumulated in float64) for ``"mean"`` and
+    ``"sum"``, or an array of the broadcast shape in ``y_pred``'s float dtype
+    for ``"none"``. The mean of an empty input is nan, with a RuntimeWarning.
+    """
+    if out is not None and reduction != "none":
+        raise ValueError('out is only for reduction="none" (a reduced loss is a float)')
+    loss, _ = _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
+                   label_smoothing, eps, out, num_threads, want_loss=True, want_grad=False)
+    return loss
+
+
+def bce_grad(y_true, y_pred, *, from_logits=False, reduction="mean", sample_weight=None,
+             pos_weight=None, label_smoothing=0.0, eps=None, out=None, num_threads=None):
+    """Gradient of :func:`bce` with respect to ``y_pred`` (the probabilities or logits given).
+
+    Logits: ``w * ((1 + (pw - 1) * y) * sigmoid(x) - pw * y)``; probabilities:
+    ``w * (-pw * y / p + (1 - y) / (1 - p))`` with ``p`` clipped. With
+    ``reduction="mean"`` it is divided by ``sum(w)`` (or ``n``); ``"sum"``
+    and ``"none"`` give the element-wise gradient. Returns an array of the
+    broadcast shape in ``y_pred``'s float dtype (``out`` if given).
+    """
+    _, grad = _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
+                   label_smoothing, eps, out, num_threads, want_loss=False, want_grad=True)
+    return grad
+
+
+def bce_and_grad(y_true, y_pred, *, from_logits=False, reduction="mean", sample_weight=None,
+                 pos_weight=None, label_smoothing=0.0, eps=None, out=None, num_threads=None):
+    """:func:`bce` and :func:`bce_grad` from one pass over the data: ``(loss, grad)``.
+
+    ``out`` is the gradient's buffer. The results equal the two separate calls.
+    """
+    return _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
+                label_smoothing, eps, out, num_threads, want_loss=True, want_grad=True)
+
+
+for _function in (bce, bce_grad, bce_and_grad):
+    _function.__doc__ += _KEYWORDS_DOC

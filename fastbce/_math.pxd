@@ -1,0 +1,124 @@
+# The per-element math of binary cross-entropy: the one place for it.
+#
+# Every function is a small `inline ... noexcept nogil` function over the
+# compute type (`floating`: float32 or float64), named after the math it
+# implements. The kernel loops in _kernels.pyx call these and nothing else,
+# so swapping the transcendentals (exp, log, log1p) touches only this file.
+from libc.math cimport exp, expf, log, logf, log1p, log1pf, fabs, fabsf
+
+ctypedef fused floating:
+    float
+    double
+
+
+cdef inline floating exp_(floating x) noexcept nogil:
+    if floating is float:
+        return expf(x)
+    else:
+        return exp(x)
+
+
+cdef inline floating log_(floating x) noexcept nogil:
+    if floating is float:
+        return logf(x)
+    else:
+        return log(x)
+
+
+cdef inline floating log1p_(floating x) noexcept nogil:
+    if floating is float:
+        return log1pf(x)
+    else:
+        return log1p(x)
+
+
+cdef inline floating abs_(floating x) noexcept nogil:
+    if floating is float:
+        return fabsf(x)
+    else:
+        return fabs(x)
+
+
+# --- validity checks: nonzero when the value is bad (NaN included) ---------
+# Written as `not (low <= v <= high)` so that NaN, which compares false, is bad.
+
+cdef inline int invalid_label(floating y) noexcept nogil:
+    return not (y >= 0 and y <= 1)
+
+
+cdef inline int invalid_probability(floating p) noexcept nogil:
+    return not (p >= 0 and p <= 1)
+
+
+cdef inline int invalid_logit(floating x) noexcept nogil:
+    # +-inf logits are valid (their loss is the limit); only NaN is bad
+    return x != x
+
+
+cdef inline int invalid_sample_weight(floating w) noexcept nogil:
+    return not (w >= 0)
+
+
+cdef inline int invalid_pos_weight(floating pw) noexcept nogil:
+    return not (pw > 0)
+
+
+# --- the math --------------------------------------------------------------
+
+cdef inline floating smooth_label(floating y, floating keep, floating half_smoothing) noexcept nogil:
+    # Keras: y * (1 - a) + a / 2, with keep = 1 - a and half_smoothing = a / 2
+    return y * keep + half_smoothing
+
+
+cdef inline floating clip_probability(floating p, floating eps) noexcept nogil:
+    # scikit-learn's log_loss clips to [eps, 1 - eps] before the logs
+    if p < eps:
+        return eps
+    if p > 1 - eps:
+        return 1 - eps
+    return p
+
+
+cdef inline floating loss_probability(floating y, floating p, floating w, floating pw) noexcept nogil:
+    # -w * (pw * y * log(p) + (1 - y) * log(1 - p)), p already clipped.
+    # log1p(-p) keeps log(1 - p) accurate for small p.
+    return -w * (pw * y * log_(p) + (1 - y) * log1p_(-p))
+
+
+cdef inline floating grad_probability(floating y, floating p, floating w, floating pw) noexcept nogil:
+    # d loss / d p = w * (-pw * y / p + (1 - y) / (1 - p)), p already clipped
+    return w * ((1 - y) / (1 - p) - pw * y / p)
+
+
+cdef inline floating times_or_zero(floating coefficient, floating x) noexcept nogil:
+    # coefficient * x, with 0 * inf taken as its limit 0 rather than NaN
+    return coefficient * x if coefficient != 0 else 0
+
+
+cdef inline floating loss_logit(floating y, floating x, floating w, floating pw) noexcept nogil:
+    # w * ((1 - y) * x + c * softplus(-x)) with c = 1 + (pw - 1) * y.
+    # With e = exp(-|x|), softplus(-x) = max(-x, 0) + log1p(e); folding the
+    # max into the linear term gives (1 - y) * x for x >= 0 and -pw * y * x
+    # for x < 0: no cancellation for large |x|, and each infinity gives the
+    # loss's limit (0 or +inf) instead of inf - inf.
+    cdef floating c = 1 + (pw - 1) * y
+    cdef floating e = exp_(-abs_(x))
+    cdef floating linear
+    if x >= 0:
+        linear = times_or_zero(1 - y, x)
+    else:
+        linear = times_or_zero(-pw * y, x)
+    return w * (linear + c * log1p_(e))
+
+
+cdef inline floating grad_logit(floating y, floating x, floating w, floating pw) noexcept nogil:
+    # w * (c * sigmoid(x) - pw * y). With s = sigmoid(-|x|) = e / (1 + e),
+    # e = exp(-|x|) (never overflows), the identity c - pw * y = 1 - y gives
+    #   x >= 0:  (1 - y) - c * s      x < 0:  c * s - pw * y
+    # so the small term is computed directly instead of as 1 - sigmoid.
+    cdef floating c = 1 + (pw - 1) * y
+    cdef floating e = exp_(-abs_(x))
+    cdef floating s = e / (1 + e)
+    if x >= 0:
+        return w * ((1 - y) - c * s)
+    return w * (c * s - pw * y)

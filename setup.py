@@ -1,0 +1,87 @@
+"""Build the compiled kernels.
+
+OpenMP: the build probes the C compiler for ``-fopenmp``; where it is missing
+the extension still builds, serial, and the build says so (``python -m
+fastbce`` reports it too). The default flags stay portable: no
+``-march=native``, no ``-ffast-math`` (it would break the NaN checks).
+"""
+import os
+import sys
+import tempfile
+import textwrap
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+OPENMP_PROBE = textwrap.dedent(
+    """
+    #include <omp.h>
+    int main(void) { return omp_get_max_threads() > 0 ? 0 : 1; }
+    """
+)
+
+
+def compiler_has_openmp(compiler):
+    """True when the compiler builds and links an OpenMP program."""
+    flag = "/openmp" if compiler.compiler_type == "msvc" else "-fopenmp"
+    with tempfile.TemporaryDirectory() as tmp:
+        source = os.path.join(tmp, "probe.c")
+        with open(source, "w") as f:
+            f.write(OPENMP_PROBE)
+        try:
+            objects = compiler.compile([source], output_dir=tmp, extra_postargs=[flag])
+            compiler.link_executable(
+                objects, os.path.join(tmp, "probe"), extra_postargs=[flag]
+            )
+        except Exception:
+            return False
+    return True
+
+
+class BuildExtWithOptionalOpenMP(build_ext):
+    def build_extensions(self):
+        msvc = self.compiler.compiler_type == "msvc"
+        use_openmp = os.environ.get("FASTBCE_NO_OPENMP") != "1" and compiler_has_openmp(
+            self.compiler
+        )
+        if not use_openmp:
+            print(
+                "fastbce: the C compiler has no OpenMP (or FASTBCE_NO_OPENMP=1): "
+                "building the kernels serial",
+                file=sys.stderr,
+            )
+        for ext in self.extensions:
+            if msvc:
+                ext.extra_compile_args = ["/O2"] + (["/openmp"] if use_openmp else [])
+            else:
+                ext.extra_compile_args = ["-O3"] + ext.extra_compile_args
+                if use_openmp:
+                    ext.extra_compile_args.append("-fopenmp")
+                    ext.extra_link_args.append("-fopenmp")
+        super().build_extensions()
+
+
+extensions = [
+    Extension(
+        "fastbce._kernels",
+        ["fastbce/_kernels.pyx"],
+        include_dirs=[numpy.get_include(), "fastbce"],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    )
+]
+
+setup(
+    ext_modules=cythonize(
+        extensions,
+        compiler_directives={
+            "language_level": 3,
+            "boundscheck": False,
+            "wraparound": False,
+            "cdivision": True,
+            "initializedcheck": False,
+        },
+    ),
+    cmdclass={"build_ext": BuildExtWithOptionalOpenMP},
+)
