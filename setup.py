@@ -6,6 +6,7 @@ fastbce`` reports it too). The default flags stay portable: no
 ``-march=native``, no ``-ffast-math`` (it would break the NaN checks).
 """
 import os
+import platform
 import sys
 import tempfile
 import textwrap
@@ -40,6 +41,31 @@ def compiler_has_openmp(compiler):
     return True
 
 
+# One kernel source compiled per CPU target; fastbce/_kernels.py picks the
+# best one the running CPU supports. Only the baseline is built where the
+# compiler lacks a target's flags (or on non-x86 machines).
+TARGET_FLAGS = {
+    "baseline": [],
+    "avx2": ["-mavx2", "-mfma"],
+    "avx512": ["-mavx512f", "-mavx512dq", "-mavx512vl", "-mavx512bw", "-mavx2", "-mfma",
+               "-mprefer-vector-width=512"],
+}
+X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
+
+
+def compiler_accepts(compiler, flags):
+    """True when the compiler compiles a trivial file with these flags."""
+    with tempfile.TemporaryDirectory() as tmp:
+        source = os.path.join(tmp, "flags.c")
+        with open(source, "w") as f:
+            f.write("int fastbce_flags_probe(int x) { return x + 1; }\n")
+        try:
+            compiler.compile([source], output_dir=tmp, extra_postargs=flags)
+        except Exception:
+            return False
+    return True
+
+
 class BuildExtWithOptionalOpenMP(build_ext):
     def build_extensions(self):
         msvc = self.compiler.compiler_type == "msvc"
@@ -52,24 +78,34 @@ class BuildExtWithOptionalOpenMP(build_ext):
                 "building the kernels serial",
                 file=sys.stderr,
             )
+        kept = []
         for ext in self.extensions:
+            target = ext.name.rsplit("_", 1)[-1]
+            target_flags = TARGET_FLAGS[target]
+            if target != "baseline" and (msvc or not X86 or not compiler_accepts(self.compiler, target_flags)):
+                print(f"fastbce: not building the {target} kernels (compiler or machine lacks them)",
+                      file=sys.stderr)
+                continue
             if msvc:
                 ext.extra_compile_args = ["/O2"] + (["/openmp"] if use_openmp else [])
             else:
-                ext.extra_compile_args = ["-O3"] + ext.extra_compile_args
+                ext.extra_compile_args = ["-O3"] + target_flags
                 if use_openmp:
                     ext.extra_compile_args.append("-fopenmp")
-                    ext.extra_link_args.append("-fopenmp")
+                    ext.extra_link_args = ["-fopenmp"]
+            kept.append(ext)
+        self.extensions = kept
         super().build_extensions()
 
 
 extensions = [
     Extension(
-        "fastbce._kernels",
-        ["fastbce/_kernels.pyx"],
+        f"fastbce._kernels_{target}",
+        [f"fastbce/_kernels_{target}.pyx"],
         include_dirs=[numpy.get_include(), "fastbce"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
+    for target in TARGET_FLAGS
 ]
 
 setup(

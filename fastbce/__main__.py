@@ -18,6 +18,8 @@ def report():
     return [
         f"fastbce {fastbce.__version__} (NumPy {np.__version__}, Python {sys.version.split()[0]})",
         f"OpenMP: {'on' if _kernels.openmp_enabled() else 'off (serial build)'}, {threads} thread{'s' if threads != 1 else ''}",
+        f"kernels: {_kernels.TARGET} target (available here: {', '.join(_kernels.AVAILABLE_TARGETS)}; "
+        f"FASTBCE_TARGET forces a lower one)",
         f"self-check: bce({labels}, {probabilities}) = {value:.4f} "
         f"(expected {expected}): {'ok' if ok else 'FAILED'}",
     ], ok

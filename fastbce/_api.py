@@ -32,6 +32,7 @@ _LABEL_WIDENED = {
     np.dtype(np.float16): np.float32,
 }
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_DEFAULT_EPS = {dtype: float(np.finfo(dtype).eps) for dtype in _FLOAT_DTYPES}
 _KERNELS = _kernels.bce_kernel.__signatures__
 _KERNEL_TYPE_NAMES = {
     np.dtype(np.uint8): "uint8_t",
@@ -101,7 +102,7 @@ def _check_scalars(reduction, label_smoothing, eps, num_threads, dtype):
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
     if eps is None:
-        eps = float(np.finfo(dtype).eps)
+        eps = _DEFAULT_EPS[dtype]
     elif not 0.0 < eps < 0.5:
         raise ValueError(f"eps must be in (0, 0.5), got {eps!r}")
     if num_threads is None:
@@ -127,7 +128,11 @@ def _check_out(out, shape, dtype, what):
 def _coalesced_views(shape, arrays):
     """Views of `arrays` (None allowed), broadcast to `shape`, with adjacent
     dimensions merged wherever every array's strides allow; at least 2-D."""
-    present = [np.broadcast_to(a, shape) if a.shape != shape else a for a in arrays if a is not None]
+    present = [a for a in arrays if a is not None]
+    if all(a.shape == shape and (a.ndim == 1 or a.flags.c_contiguous) for a in present):
+        # the common case, and the cheap one: one row, read in place
+        return [None if a is None else a.reshape(1, -1) for a in arrays]
+    present = [np.broadcast_to(a, shape) if a.shape != shape else a for a in present]
     sizes, strides = [], [[] for _ in present]
     for axis, size in enumerate(shape):
         if size == 1:
@@ -192,7 +197,8 @@ def _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
     if pos_weights is not None:
         named_shapes.append(("pos_weight", pos_weights.shape))
     try:
-        shape = np.broadcast_shapes(*(s for _, s in named_shapes))
+        shape = (labels.shape if len(named_shapes) == 2 and labels.shape == predictions.shape
+                 else np.broadcast_shapes(*(s for _, s in named_shapes)))
     except ValueError:
         listed = ", ".join(f"{name} {s}" for name, s in named_shapes)
         raise ValueError(f"shapes do not broadcast together: {listed}") from None
@@ -217,7 +223,7 @@ def _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
         *leading, rows, cols = operands[1].shape
         kernel = _KERNELS[f"{_KERNEL_TYPE_NAMES[labels.dtype]}|{_KERNEL_TYPE_NAMES[dtype]}"]
         # inputs that do not coalesce to 2-D run one 2-D slice at a time
-        for slice_number, index in enumerate(np.ndindex(*leading)):
+        for slice_number, index in enumerate(np.ndindex(*leading) if leading else [()]):
             piece_loss, piece_weight, bad_index, bad_operand = kernel(
                 *(None if a is None else a[index] for a in operands),
                 from_logits, want_loss, pos_weight_value, eps, label_smoothing, grad_scale, threads,

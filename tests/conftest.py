@@ -13,11 +13,18 @@ Tolerances (SPEC.md section 1, checked against fastbce._reference):
 """
 
 import functools
+import os
+import sys
 
 import numpy as np
 import pytest
 
 from fastbce._reference import bce_grad_reference, bce_reference
+
+# pytest runs with --import-mode=importlib (pyproject.toml), which does not put
+# tests/ on sys.path: add it so that test modules can `from conftest import ...`.
+if os.path.dirname(os.path.abspath(__file__)) not in sys.path:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 FLOAT_DTYPES = [np.float32, np.float64]
 REDUCTIONS = ["mean", "sum", "none"]
@@ -70,6 +77,11 @@ def make_data(n, dtype=np.float64, from_logits=False, seed=0):
     return data
 
 
+# A power of two, so that eps and 1 - eps are exact in float32 too: a float32
+# computation clips at float32(1 - 1e-3), whose distance to 1 is 1e-3 * (1 + 1e-5).
+EPS = 2.0 ** -10
+
+
 def keyword_case(name, data):
     """Keywords for one of KEYWORD_CASES, arrays taken from make_data()."""
     return {
@@ -78,9 +90,9 @@ def keyword_case(name, data):
         "pos_weight_scalar": {"pos_weight": 2.5},
         "pos_weight_array": {"pos_weight": data["pos_weight"]},
         "label_smoothing": {"label_smoothing": 0.1},
-        "eps": {"eps": 1e-3},
+        "eps": {"eps": EPS},
         "combined": {"sample_weight": data["sample_weight"], "pos_weight": data["pos_weight"],
-                     "label_smoothing": 0.2, "eps": 1e-4},
+                     "label_smoothing": 0.2, "eps": EPS / 8},
     }[name]
 
 

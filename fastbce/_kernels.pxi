@@ -1,16 +1,18 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""The loops of fastbce: one fused pass over the data, in fixed-size blocks.
-
-The per-element math lives in _math.pxd; this module only walks the data.
-Operands arrive as 2-D strided views (the Python layer broadcasts and
-coalesces any N-d input into rows x cols). The pass is cut into blocks of
-BLOCK elements, each block into chunks of CHUNK elements; a chunk is read in
-place when it is contiguous, else gathered into a small buffer, so that the
-math always runs over contiguous memory. Each block yields one float64
-partial sum; partials are added in block order, so a reduced result does not
-depend on the number of threads. Invalid values are flagged in the same pass;
-only the first flagged block is scanned again, to name the first bad element.
-"""
+# The loops of fastbce: one fused pass over the data, in fixed-size blocks.
+#
+# This file is compiled once per CPU target (_kernels_<target>.pyx include
+# it; setup.py gives each its flags) and fastbce/_kernels.py picks the best
+# one at import.
+#
+# The per-element math lives in _math.pxd; this module only walks the data.
+# Operands arrive as 2-D strided views (the Python layer broadcasts and
+# coalesces any N-d input into rows x cols). The pass is cut into blocks of
+# BLOCK elements, each block into chunks of CHUNK elements; a chunk is read in
+# place when it is contiguous, else gathered into a small buffer, so that the
+# math always runs over contiguous memory. Each block yields one float64
+# partial sum; partials are added in block order, so a reduced result does not
+# depend on the number of threads. Invalid values are flagged in the same pass;
+# only the first flagged block is scanned again, to name the first bad element.
 from cython.parallel cimport prange
 from libc.stdint cimport uint8_t, int8_t, int32_t, int64_t
 from libc.stdlib cimport malloc, free

@@ -1,0 +1,67 @@
+"""The compiled kernels for the best CPU target this machine supports.
+
+The same kernel source (_kernels.pxi) is compiled for several x86-64
+targets; this module picks, at import, the best one that was built and that
+the CPU runs (features as NumPy detects them). Set the environment variable
+``FASTBCE_TARGET`` to ``baseline``, ``avx2`` or ``avx512`` to force a lower
+target (a target the CPU lacks is refused with a warning).
+"""
+import importlib
+import os
+import warnings
+
+# best first; each needs these CPU features (NumPy's names)
+TARGETS = ("avx512", "avx2", "baseline")
+_REQUIRED_FEATURES = {
+    "avx512": ("AVX512F", "AVX512DQ", "AVX512VL", "AVX512BW", "AVX2", "FMA3"),
+    "avx2": ("AVX2", "FMA3"),
+    "baseline": (),
+}
+
+
+def _cpu_features():
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:  # NumPy 1.x
+        from numpy.core._multiarray_umath import __cpu_features__
+    return __cpu_features__
+
+
+def _load(target):
+    try:
+        return importlib.import_module(f"fastbce._kernels_{target}")
+    except ImportError:
+        return None
+
+
+def _available():
+    features = _cpu_features()
+    modules = {}
+    for target in TARGETS:
+        if all(features.get(f, False) for f in _REQUIRED_FEATURES[target]):
+            module = _load(target)
+            if module is not None:
+                modules[target] = module
+    return modules
+
+
+_modules = _available()
+#: targets built and supported by this CPU, best first
+AVAILABLE_TARGETS = tuple(_modules)
+TARGET = AVAILABLE_TARGETS[0]
+_forced = os.environ.get("FASTBCE_TARGET", "").strip().lower()
+if _forced:
+    if _forced in _modules:
+        TARGET = _forced
+    else:
+        warnings.warn(
+            f"FASTBCE_TARGET={_forced!r} is not available here (available: "
+            f"{', '.join(AVAILABLE_TARGETS)}); using {TARGET!r}",
+            RuntimeWarning,
+        )
+_module = _modules[TARGET]
+
+bce_kernel = _module.bce_kernel
+openmp_enabled = _module.openmp_enabled
+max_threads = _module.max_threads
+vmath_eval = getattr(_module, "vmath_eval", None)
