@@ -1,4 +1,5 @@
-"""``python -m fastbce``: version, OpenMP status and a self-check."""
+"""``fastbce`` / ``python -m fastbce``: version, OpenMP status, kernel target and a self-check;
+``fastbce bench``: the side-by-side benchmark (see fastbce/bench.py)."""
 import sys
 
 import numpy as np
@@ -26,6 +27,13 @@ def report():
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "bench":
+        from fastbce import bench
+        return bench.main(argv[1:])
+    if argv:
+        print("usage: fastbce [bench [--help]]", file=sys.stderr)
+        return 2
     lines, ok = report()
     print("\n".join(lines))
     return 0 if ok else 1
