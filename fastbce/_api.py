@@ -21,27 +21,27 @@ REDUCTIONS = ("mean", "sum", "none")
 # costs more than it saves below it (see benchmarks/ and the README).
 SERIAL_BELOW = 1 << 15
 
-# Label dtypes the kernels read in place; other integer/float labels are
-# widened (a copy) to the dtype given here. bool is viewed as uint8 (no copy).
-_LABEL_KERNEL_DTYPES = {np.dtype(t) for t in (np.uint8, np.int8, np.int32, np.int64, np.float32, np.float64)}
-_LABEL_WIDENED = {
-    np.dtype(np.int16): np.int32,
-    np.dtype(np.uint16): np.int32,
-    np.dtype(np.uint32): np.int64,
-    np.dtype(np.uint64): np.float64,
-    np.dtype(np.float16): np.float32,
+# Labels are read in place in their own dtype by the kernel specialized for
+# it. Some are viewed first (no copy): bool as uint8, float16 as its 16 bits,
+# unsigned integers as the signed type of their width (0 and 1 stay 0 and 1,
+# every other value stays invalid; errors show the value as given).
+_LABEL_KERNELS = {
+    np.dtype(np.bool_): (np.uint8, "uint8_t"),
+    np.dtype(np.uint8): (np.uint8, "uint8_t"),
+    np.dtype(np.int8): (np.int8, "int8_t"),
+    np.dtype(np.uint16): (np.int16, "int16_t"),
+    np.dtype(np.int16): (np.int16, "int16_t"),
+    np.dtype(np.uint32): (np.int32, "int32_t"),
+    np.dtype(np.int32): (np.int32, "int32_t"),
+    np.dtype(np.uint64): (np.int64, "int64_t"),
+    np.dtype(np.int64): (np.int64, "int64_t"),
+    np.dtype(np.float16): (np.uint16, "half_bits"),
+    np.dtype(np.float32): (np.float32, "float"),
+    np.dtype(np.float64): (np.float64, "double"),
 }
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _DEFAULT_EPS = {dtype: float(np.finfo(dtype).eps) for dtype in _FLOAT_DTYPES}
 _KERNELS = _kernels.bce_kernel.__signatures__
-_KERNEL_TYPE_NAMES = {
-    np.dtype(np.uint8): "uint8_t",
-    np.dtype(np.int8): "int8_t",
-    np.dtype(np.int32): "int32_t",
-    np.dtype(np.int64): "int64_t",
-    np.dtype(np.float32): "float",
-    np.dtype(np.float64): "double",
-}
 
 _REASONS = {
     "y_true": "labels must be in [0, 1]",
@@ -74,13 +74,13 @@ def _as_numeric_array(x, name):
 
 
 def _as_labels(y_true):
+    """(as given, as the kernel reads it, the kernel's label type name)."""
     labels = _as_numeric_array(y_true, "y_true")
-    if labels.dtype in _LABEL_KERNEL_DTYPES:
-        return labels, labels
-    if labels.dtype.kind == "b":
-        return labels, labels.view(np.uint8)
-    widened = _LABEL_WIDENED.get(labels.dtype, np.float64)
-    return labels, labels.astype(widened)
+    if labels.dtype not in _LABEL_KERNELS:
+        # long double, byte-swapped data: converted (a copy)
+        return labels, labels.astype(np.float64), "double"
+    view, kernel_type = _LABEL_KERNELS[labels.dtype]
+    return labels, (labels if labels.dtype == view else labels.view(view)), kernel_type
 
 
 def _as_predictions(y_pred):
@@ -173,7 +173,7 @@ def _invalid_value_error(name, array, shape, flat_index, from_logits):
 def _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
          label_smoothing, eps, out, num_threads, want_loss, want_grad):
     """Validate, then one fused kernel pass. Returns (loss, grad)."""
-    labels_given, labels = _as_labels(y_true)
+    labels_given, labels, label_type = _as_labels(y_true)
     predictions_given, predictions = _as_predictions(y_pred)
     dtype = predictions.dtype
     eps, num_threads = _check_scalars(reduction, label_smoothing, eps, num_threads, dtype)
@@ -221,7 +221,7 @@ def _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
         threads = 1 if size < SERIAL_BELOW else num_threads
         operands = _coalesced_views(shape, [labels, predictions, weights, pos_weights, loss_out, grad_out])
         *leading, rows, cols = operands[1].shape
-        kernel = _KERNELS[f"{_KERNEL_TYPE_NAMES[labels.dtype]}|{_KERNEL_TYPE_NAMES[dtype]}"]
+        kernel = _KERNELS[f"{label_type}|{'float' if dtype == np.float32 else 'double'}"]
         # inputs that do not coalesce to 2-D run one 2-D slice at a time
         for slice_number, index in enumerate(np.ndindex(*leading) if leading else [()]):
             piece_loss, piece_weight, bad_index, bad_operand = kernel(

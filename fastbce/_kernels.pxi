@@ -14,11 +14,11 @@
 # depend on the number of threads. Invalid values are flagged in the same pass;
 # only the first flagged block is scanned again, to name the first bad element.
 from cython.parallel cimport prange
-from libc.stdint cimport uint8_t, int8_t, int32_t, int64_t
+from libc.stdint cimport uint8_t, int8_t, uint16_t, int16_t, int32_t, int64_t
 from libc.stdlib cimport malloc, free
 
 from fastbce._math cimport (
-    floating, smooth_label, clip_probability, loss_probability, grad_probability,
+    floating, half_to_float, smooth_label, clip_probability, loss_probability, grad_probability,
     loss_logit, grad_logit, invalid_label, invalid_probability, invalid_logit,
     invalid_sample_weight, invalid_pos_weight,
 )
@@ -27,14 +27,29 @@ cdef extern from "_omp.h" nogil:
     int fb_openmp_enabled()
     int fb_max_threads()
 
-# Labels are read in their own type: narrow labels (bool as uint8) cut memory traffic.
+# float16 labels arrive as their 16 bits (the Python layer views them as
+# uint16; unsigned integer labels are viewed as the signed type of their
+# width, which keeps 0 and 1 and makes every other value invalid)
+ctypedef uint16_t half_bits
+
+# Labels are read in their own type, never converted as a whole: narrow
+# labels (bool is read as uint8) cut memory traffic.
 ctypedef fused label_t:
     uint8_t
     int8_t
+    int16_t
     int32_t
     int64_t
+    half_bits
     float
     double
+
+
+cdef inline floating label_value(label_t y, const floating* kind) noexcept nogil:
+    if label_t is half_bits:
+        return <floating> half_to_float(y)
+    else:
+        return <floating> y
 
 cdef enum:
     CHUNK = 1024             # elements per chunk: its buffers stay in L1/L2
@@ -162,18 +177,18 @@ cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
     cdef Py_ssize_t j
     if job.from_logits:
         for j in range(n):
-            bad |= (invalid_label(<floating> y[j]) | invalid_logit(p[j])
+            bad |= (invalid_label(label_value(y[j], p)) | invalid_logit(p[j])
                     | invalid_sample_weight(w[j]) | invalid_pos_weight(pw[j]))
-            label = smooth_label(<floating> y[j], keep, half_smoothing)
+            label = smooth_label(label_value(y[j], p), keep, half_smoothing)
             if loss != NULL:
                 loss[j] = loss_logit(label, p[j], w[j], pw[j])
             if grad != NULL:
                 grad[j] = scale * grad_logit(label, p[j], w[j], pw[j])
     else:
         for j in range(n):
-            bad |= (invalid_label(<floating> y[j]) | invalid_probability(p[j])
+            bad |= (invalid_label(label_value(y[j], p)) | invalid_probability(p[j])
                     | invalid_sample_weight(w[j]) | invalid_pos_weight(pw[j]))
-            label = smooth_label(<floating> y[j], keep, half_smoothing)
+            label = smooth_label(label_value(y[j], p), keep, half_smoothing)
             prob = clip_probability(p[j], eps)
             if loss != NULL:
                 loss[j] = loss_probability(label, prob, w[j], pw[j])
@@ -271,7 +286,7 @@ cdef Py_ssize_t first_invalid(const Job* job, label_t* label_kind, floating* flo
         pw = gather(&job.pos_weight, cols, chunk, n, pw_buffer) if job.pos_weight.data != NULL else NULL
         for j in range(n):
             operand[0] = 0
-            if invalid_label(<floating> y[j]):
+            if invalid_label(label_value(y[j], p)):
                 return chunk + j
             operand[0] = 1
             if invalid_logit(p[j]) if job.from_logits else invalid_probability(p[j]):

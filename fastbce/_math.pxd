@@ -5,6 +5,8 @@
 # implements. The kernel loops in _kernels.pyx call these and nothing else,
 # so swapping the transcendentals (exp, log, log1p) touches only this file.
 from libc.math cimport exp, expf, log, logf, log1p, log1pf, fabs, fabsf
+from libc.stdint cimport uint16_t, uint32_t
+from libc.string cimport memcpy
 
 ctypedef fused floating:
     float
@@ -37,6 +39,24 @@ cdef inline floating abs_(floating x) noexcept nogil:
         return fabsf(x)
     else:
         return fabs(x)
+
+
+cdef inline float half_to_float(uint16_t h) noexcept nogil:
+    # the IEEE half-precision number (NumPy's float16) with bits h.
+    # exact: every half is a float; the exponent is rebiased from 15 to 127
+    cdef uint32_t magnitude = h & 0x7fff
+    cdef uint32_t bits
+    cdef float value
+    if magnitude >= 0x7c00:  # inf, NaN
+        bits = (magnitude << 13) | 0x7f800000
+    elif magnitude < 0x0400:  # zero, subnormal: magnitude * 2**-24
+        value = <float> magnitude * <float> 5.9604644775390625e-08
+        memcpy(&bits, &value, 4)
+    else:
+        bits = (magnitude << 13) + 0x38000000
+    bits |= (<uint32_t> (h & 0x8000)) << 16
+    memcpy(&value, &bits, 4)
+    return value
 
 
 # --- validity checks: nonzero when the value is bad (NaN included) ---------
