@@ -23,11 +23,15 @@ def _all_results(y, p, **kw):
 
 def _assert_same_results(actual, expected, exact=False):
     for a, e in zip(actual, expected):
-        if exact:
-            assert type(a) is type(e)
-            assert a == e if isinstance(e, float) else np.array_equal(a, e)
-        else:
+        assert type(a) is type(e)
+        if isinstance(e, np.ndarray):
+            assert a.dtype == e.dtype and a.shape == e.shape
+        if not exact:
             assert_close(a, e, RTOL, 1e-300)
+        elif isinstance(e, float):
+            assert a == e
+        else:
+            assert np.array_equal(a, e)
 
 
 def test_python_lists_equal_float64_arrays():
@@ -294,7 +298,8 @@ def test_labels_of_every_dtype_are_read_without_a_copy(medium_predictions, label
     """Spec section 3: labels are read as they are, without converting the whole array."""
     y = np.random.default_rng(97).integers(0, 2, MEDIUM).astype(label_dtype)
     peak = _peak_traced_bytes(lambda: fastbce.bce(y, medium_predictions))
-    assert peak < MAX_EXTRA, f"peak extra memory {peak / 2**20:.1f} MiB for {y.nbytes / 2**20:.0f} MiB of {y.dtype} labels"
+    assert peak < MAX_EXTRA, (f"peak extra memory {peak / 2**20:.1f} MiB "
+                              f"for {y.nbytes / 2**20:.0f} MiB of {y.dtype} labels")
 
 
 @pytest.mark.parametrize("case", ["uint8_labels_float32_proba", "strided_proba",
@@ -308,4 +313,5 @@ def test_reduced_call_allocates_no_full_size_temporary(big, case):
     else:
         call = lambda: fastbce.bce(y, p, from_logits=True, sample_weight=w)  # noqa: E731
     peak = _peak_traced_bytes(call)
-    assert peak < MAX_EXTRA, f"peak extra memory {peak / 2**20:.1f} MiB for {p.nbytes / 2**20:.0f} MiB"
+    assert peak < MAX_EXTRA, (f"peak extra memory {peak / 2**20:.1f} MiB "
+                              f"for {p.nbytes / 2**20:.0f} MiB of predictions")
