@@ -164,10 +164,21 @@ cdef inline double sum_lanes(const double* lanes) noexcept nogil:
     return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
 
 
+cdef inline int invalid_inputs(floating label, floating prediction, floating w, floating pw,
+                               bint from_logits) noexcept nogil:
+    return (invalid_label(label)
+            | (invalid_logit(prediction) if from_logits else invalid_probability(prediction))
+            | invalid_sample_weight(w) | invalid_pos_weight(pw))
+
+
 cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
                           const floating* w, const floating* pw,
                           floating* loss, floating* grad, Py_ssize_t n) noexcept nogil:
-    """Loss and/or gradient of n contiguous elements; nonzero if any input is invalid."""
+    """Loss and/or gradient of n contiguous elements; nonzero if any input is invalid.
+
+    One loop per (input kind, outputs): each is branch-free, so that the
+    compiler vectorizes it.
+    """
     cdef floating eps = <floating> job.eps
     cdef floating keep = <floating> job.keep
     cdef floating half_smoothing = <floating> job.half_smoothing
@@ -176,23 +187,45 @@ cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
     cdef int bad = 0
     cdef Py_ssize_t j
     if job.from_logits:
-        for j in range(n):
-            bad |= (invalid_label(label_value(y[j], p)) | invalid_logit(p[j])
-                    | invalid_sample_weight(w[j]) | invalid_pos_weight(pw[j]))
-            label = smooth_label(label_value(y[j], p), keep, half_smoothing)
-            if loss != NULL:
+        if grad == NULL:
+            for j in range(n):
+                label = label_value(y[j], p)
+                bad |= invalid_inputs(label, p[j], w[j], pw[j], True)
+                label = smooth_label(label, keep, half_smoothing)
                 loss[j] = loss_logit(label, p[j], w[j], pw[j])
-            if grad != NULL:
+        elif loss == NULL:
+            for j in range(n):
+                label = label_value(y[j], p)
+                bad |= invalid_inputs(label, p[j], w[j], pw[j], True)
+                label = smooth_label(label, keep, half_smoothing)
+                grad[j] = scale * grad_logit(label, p[j], w[j], pw[j])
+        else:
+            for j in range(n):
+                label = label_value(y[j], p)
+                bad |= invalid_inputs(label, p[j], w[j], pw[j], True)
+                label = smooth_label(label, keep, half_smoothing)
+                loss[j] = loss_logit(label, p[j], w[j], pw[j])
                 grad[j] = scale * grad_logit(label, p[j], w[j], pw[j])
     else:
-        for j in range(n):
-            bad |= (invalid_label(label_value(y[j], p)) | invalid_probability(p[j])
-                    | invalid_sample_weight(w[j]) | invalid_pos_weight(pw[j]))
-            label = smooth_label(label_value(y[j], p), keep, half_smoothing)
-            prob = clip_probability(p[j], eps)
-            if loss != NULL:
+        if grad == NULL:
+            for j in range(n):
+                label = label_value(y[j], p)
+                bad |= invalid_inputs(label, p[j], w[j], pw[j], False)
+                label = smooth_label(label, keep, half_smoothing)
+                loss[j] = loss_probability(label, clip_probability(p[j], eps), w[j], pw[j])
+        elif loss == NULL:
+            for j in range(n):
+                label = label_value(y[j], p)
+                bad |= invalid_inputs(label, p[j], w[j], pw[j], False)
+                label = smooth_label(label, keep, half_smoothing)
+                grad[j] = scale * grad_probability(label, clip_probability(p[j], eps), w[j], pw[j])
+        else:
+            for j in range(n):
+                label = label_value(y[j], p)
+                bad |= invalid_inputs(label, p[j], w[j], pw[j], False)
+                label = smooth_label(label, keep, half_smoothing)
+                prob = clip_probability(p[j], eps)
                 loss[j] = loss_probability(label, prob, w[j], pw[j])
-            if grad != NULL:
                 grad[j] = scale * grad_probability(label, prob, w[j], pw[j])
     return bad
 

@@ -46,6 +46,13 @@ def _available():
 
 
 _modules = _available()
+if not _modules:
+    raise ImportError(
+        "fastbce's compiled kernels are missing. Install fastbce with `pip install .` "
+        "(and run it from outside the source checkout, whose uncompiled fastbce/ folder "
+        "would shadow the installed package), or build in place with "
+        "`python setup.py build_ext --inplace`."
+    )
 #: targets built and supported by this CPU, best first
 AVAILABLE_TARGETS = tuple(_modules)
 TARGET = AVAILABLE_TARGETS[0]

@@ -4,7 +4,7 @@
 # compute type (`floating`: float32 or float64), named after the math it
 # implements. The kernel loops in _kernels.pyx call these and nothing else,
 # so swapping the transcendentals (exp, log, log1p) touches only this file.
-from libc.math cimport exp, expf, log, logf, log1p, log1pf, fabs, fabsf
+from libc.math cimport fabs, fabsf
 from libc.stdint cimport uint16_t, uint32_t
 from libc.string cimport memcpy
 
@@ -13,25 +13,35 @@ ctypedef fused floating:
     double
 
 
+# branch-free exp/log/log1p that the compiler vectorizes (error bounds in _vmath.h)
+cdef extern from "_vmath.h" nogil:
+    float fb_expf(float x)
+    double fb_exp(double x)
+    float fb_logf(float x)
+    double fb_log(double x)
+    float fb_log1pf(float x)
+    double fb_log1p(double x)
+
+
 cdef inline floating exp_(floating x) noexcept nogil:
     if floating is float:
-        return expf(x)
+        return fb_expf(x)
     else:
-        return exp(x)
+        return fb_exp(x)
 
 
 cdef inline floating log_(floating x) noexcept nogil:
     if floating is float:
-        return logf(x)
+        return fb_logf(x)
     else:
-        return log(x)
+        return fb_log(x)
 
 
 cdef inline floating log1p_(floating x) noexcept nogil:
     if floating is float:
-        return log1pf(x)
+        return fb_log1pf(x)
     else:
-        return log1p(x)
+        return fb_log1p(x)
 
 
 cdef inline floating abs_(floating x) noexcept nogil:
@@ -84,6 +94,8 @@ cdef inline int invalid_pos_weight(floating pw) noexcept nogil:
 
 
 # --- the math --------------------------------------------------------------
+# Constants are typed `floating` (`one`): a bare 1 is a C double, which would
+# silently compute float32 inputs in double precision.
 
 cdef inline floating smooth_label(floating y, floating keep, floating half_smoothing) noexcept nogil:
     # Keras: y * (1 - a) + a / 2, with keep = 1 - a and half_smoothing = a / 2
@@ -92,27 +104,29 @@ cdef inline floating smooth_label(floating y, floating keep, floating half_smoot
 
 cdef inline floating clip_probability(floating p, floating eps) noexcept nogil:
     # scikit-learn's log_loss clips to [eps, 1 - eps] before the logs
-    if p < eps:
-        return eps
-    if p > 1 - eps:
-        return 1 - eps
-    return p
+    # (selects, not branches, so that loops vectorize; NaN stays NaN)
+    cdef floating one = 1
+    p = eps if p < eps else p
+    return one - eps if p > one - eps else p
 
 
 cdef inline floating loss_probability(floating y, floating p, floating w, floating pw) noexcept nogil:
     # -w * (pw * y * log(p) + (1 - y) * log(1 - p)), p already clipped.
     # log1p(-p) keeps log(1 - p) accurate for small p.
-    return -w * (pw * y * log_(p) + (1 - y) * log1p_(-p))
+    cdef floating one = 1
+    return -w * (pw * y * log_(p) + (one - y) * log1p_(-p))
 
 
 cdef inline floating grad_probability(floating y, floating p, floating w, floating pw) noexcept nogil:
     # d loss / d p = w * (-pw * y / p + (1 - y) / (1 - p)), p already clipped
-    return w * ((1 - y) / (1 - p) - pw * y / p)
+    cdef floating one = 1
+    return w * ((one - y) / (one - p) - pw * y / p)
 
 
 cdef inline floating times_or_zero(floating coefficient, floating x) noexcept nogil:
     # coefficient * x, with 0 * inf taken as its limit 0 rather than NaN
-    return coefficient * x if coefficient != 0 else 0
+    cdef floating zero = 0
+    return coefficient * x if coefficient != zero else zero
 
 
 cdef inline floating loss_logit(floating y, floating x, floating w, floating pw) noexcept nogil:
@@ -121,13 +135,10 @@ cdef inline floating loss_logit(floating y, floating x, floating w, floating pw)
     # max into the linear term gives (1 - y) * x for x >= 0 and -pw * y * x
     # for x < 0: no cancellation for large |x|, and each infinity gives the
     # loss's limit (0 or +inf) instead of inf - inf.
-    cdef floating c = 1 + (pw - 1) * y
+    cdef floating one = 1, zero = 0
+    cdef floating c = one + (pw - one) * y
     cdef floating e = exp_(-abs_(x))
-    cdef floating linear
-    if x >= 0:
-        linear = times_or_zero(1 - y, x)
-    else:
-        linear = times_or_zero(-pw * y, x)
+    cdef floating linear = times_or_zero(one - y, x) if x >= zero else times_or_zero(-pw * y, x)
     return w * (linear + c * log1p_(e))
 
 
@@ -136,9 +147,10 @@ cdef inline floating grad_logit(floating y, floating x, floating w, floating pw)
     # e = exp(-|x|) (never overflows), the identity c - pw * y = 1 - y gives
     #   x >= 0:  (1 - y) - c * s      x < 0:  c * s - pw * y
     # so the small term is computed directly instead of as 1 - sigmoid.
-    cdef floating c = 1 + (pw - 1) * y
+    cdef floating one = 1, zero = 0
+    cdef floating c = one + (pw - one) * y
     cdef floating e = exp_(-abs_(x))
-    cdef floating s = e / (1 + e)
-    if x >= 0:
-        return w * ((1 - y) - c * s)
-    return w * (c * s - pw * y)
+    cdef floating s = e / (one + e)
+    cdef floating nonnegative_x = (one - y) - c * s
+    cdef floating negative_x = c * s - pw * y
+    return w * (nonnegative_x if x >= zero else negative_x)

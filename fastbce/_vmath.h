@@ -85,6 +85,36 @@ FB_INLINE float fb_asf32(uint32_t u) { float x; memcpy(&x, &u, sizeof x); return
 FB_INLINE uint64_t fb_asu64(double x) { uint64_t u; memcpy(&u, &x, sizeof u); return u; }
 FB_INLINE double fb_asf64(uint64_t u) { double x; memcpy(&x, &u, sizeof x); return x; }
 
+/* Selects.  Written with bit masks instead of ?: because GCC otherwise
+ * sinks the computation of the selected value into a conditional block,
+ * which under the default -ftrapping-math it refuses to if-convert (no
+ * vectorization without AVX-512 masking).
+ * float:  mask from an ordinary comparison (32-bit lanes, fine on SSE2).
+ * double: SSE2 cannot turn a double comparison into a 64-bit integer mask
+ *         (GCC 12: "patt = cmp ? 1 : 0 not supported"), so the double
+ *         functions build their masks with integer arithmetic on the bits:
+ *         all-ones iff the sign bit of some difference is set. */
+FB_INLINE float fb_self(int c, float a, float b)
+{
+    uint32_t m = (uint32_t)0 - (uint32_t)(c != 0);
+    return fb_asf32((fb_asu32(a) & m) | (fb_asu32(b) & ~m));
+}
+/* m is 0 or all-ones */
+FB_INLINE double fb_selm(uint64_t m, double a, double b)
+{
+    return fb_asf64((fb_asu64(a) & m) | (fb_asu64(b) & ~m));
+}
+/* all-ones iff the top bit of v is set */
+FB_INLINE uint64_t fb_m_top(uint64_t v) { return (uint64_t)0 - (v >> 63); }
+/* all-ones iff v == 0, for v < 2^63 */
+FB_INLINE uint64_t fb_m_zero(uint64_t v) { return fb_m_top(v - 1); }
+/* all-ones iff v < B (unsigned), for a constant B < 2^63 */
+FB_INLINE uint64_t fb_m_ult(uint64_t v, uint64_t B) { return fb_m_top(~v & (v - B)); }
+#define FB_ABS64 0x7fffffffffffffffULL
+#define FB_INF64 0x7ff0000000000000ULL
+/* all-ones iff x is a NaN */
+FB_INLINE uint64_t fb_m_isnan(double x) { return fb_m_top(FB_INF64 - (fb_asu64(x) & FB_ABS64)); }
+
 /* ---- constants ------------------------------------------------------------ */
 #define FB_SHIFT_F 12582912.0f              /* 1.5 * 2^23 */
 #define FB_SHIFT_D 6755399441055744.0       /* 1.5 * 2^52 */
@@ -104,41 +134,49 @@ FB_INLINE double fb_asf64(uint64_t u) { double x; memcpy(&x, &u, sizeof x); retu
 FB_INLINE float fb_expf(float x)
 {
     /* clamp (NaN passes through both selects and is fixed at the end) */
-    float xc = x < -104.0f ? -104.0f : x;
-    xc = xc > 89.0f ? 89.0f : xc;
+    float xc = fb_self(x < -104.0f, -104.0f, x);
+    xc = fb_self(xc > 89.0f, 89.0f, xc);
 
     float z = FB_FMAF(xc, FB_INVLN2_F, FB_SHIFT_F);
     float n = z - FB_SHIFT_F;                     /* round(x / ln2) */
     float r1 = FB_FMAF(-n, FB_LN2HI_F, xc);       /* exact */
     float t = -n * FB_LN2LO_F;
-    float r = r1 + t;
+    float r = r1 + t;                             /* |r| <= 0.3467 */
 
-    /* e^r - 1 - r = r^2 * P(r), minimax on |r| <= 0.3467 */
-    float P = 0.0013820416f;
-    P = FB_FMAF(P, r, 0.008368677f);
-    P = FB_FMAF(P, r, 0.04166827f);
-    P = FB_FMAF(P, r, 0.16666521f);
-    P = FB_FMAF(P, r, 0.49999994f);
-    float q = FB_FMAF(r * r, P, t);
-
+    /* e^r = 1 + r + r^2/2 + r^3*P(r), P minimax (rel. error 2^-33.2).
+     * r = rh + rl, rh of 12 significant bits, so rh^2/2 is exact. */
+    float P = 0.00019739484f;
+    P = FB_FMAF(P, r, 0.0013935086f);
+    P = FB_FMAF(P, r, 0.008333571f);
+    P = FB_FMAF(P, r, 0.041666463f);
+    P = FB_FMAF(P, r, 0.16666666f);
+    float rh = fb_asf32(fb_asu32(r) & 0xfffff000u);
+    float rl = r - rh;
+    float hh = 0.5f * rh * rh;                    /* exact */
+    float hl = FB_FMAF(0.5f * rl, rl, rh * rl);   /* r^2/2 - hh */
     float s = 1.0f + r1;                          /* Fast2Sum(1, r1) */
     float e = (1.0f - s) + r1;
-    float p = s + (e + q);
+    float s2 = s + hh;                            /* Fast2Sum(s, hh) */
+    float e2 = (s - s2) + hh;
+    float tail = FB_FMAF(r * r * r, P, (e + e2) + (t + hl));
+    float p = s2 + tail;                          /* in [0.7, 1.42] */
 
     /* 2^n = 2^n1 * 2^n2 with n1 = round(n/2): both factors are normal */
     float z1 = FB_FMAF(n, 0.5f, FB_SHIFT_F);
     float n1 = z1 - FB_SHIFT_F;
     float z2 = (n - n1) + FB_SHIFT_F;
-    float s1 = fb_asf32((fb_asu32(z1) << 23) + 0x3f800000u);
-    float s2 = fb_asf32((fb_asu32(z2) << 23) + 0x3f800000u);
-    float y = (p * s1) * s2;
-    return x != x ? x + x : y;
+    float sc1 = fb_asf32((fb_asu32(z1) << 23) + 0x3f800000u);
+    float sc2 = fb_asf32((fb_asu32(z2) << 23) + 0x3f800000u);
+    float y = (p * sc1) * sc2;
+    return fb_self(x == x, y, x);                 /* NaN -> NaN */
 }
 
 FB_INLINE double fb_exp(double x)
 {
-    double xc = x < -746.0 ? -746.0 : x;
-    xc = xc > 710.0 ? 710.0 : xc;
+    /* clamp; the masks see the sign of x + 746 and of 710 - xc.  A NaN
+     * may get clamped but is restored at the end. */
+    double xc = fb_selm(fb_m_top(fb_asu64(x + 746.0)), -746.0, x);
+    xc = fb_selm(fb_m_top(fb_asu64(710.0 - xc)), 710.0, xc);
 
     double z = FB_FMA(xc, FB_INVLN2_D, FB_SHIFT_D);
     double n = z - FB_SHIFT_D;
@@ -146,72 +184,95 @@ FB_INLINE double fb_exp(double x)
     double t = -n * FB_LN2LO_D;
     double r = r1 + t;
 
-    /* e^r - 1 - r = r^2 * P(r), P of degree 9, even/odd split */
+    /* e^r = 1 + r + r^2/2 + r^3*P(r), P of degree 8 (rel. error 2^-57.4),
+     * evaluated with an even/odd split */
     double r2 = r * r;
-    double Pe = 2.7630369924533074e-07;
-    Pe = FB_FMA(Pe, r2, 2.4801492704818752e-05);
-    Pe = FB_FMA(Pe, r2, 0.0013888888944100823);
-    Pe = FB_FMA(Pe, r2, 0.0416666666665277);
-    Pe = FB_FMA(Pe, r2, 0.5000000000000011);
-    double Po = 2.5005818605773718e-08;
-    Po = FB_FMA(Po, r2, 2.755756584994158e-06);
-    Po = FB_FMA(Po, r2, 0.0001984126953341326);
-    Po = FB_FMA(Po, r2, 0.008333333333479279);
-    Po = FB_FMA(Po, r2, 0.16666666666666444);
+    double Pe = 2.4978343294752094e-08;
+    Pe = FB_FMA(Pe, r2, 2.755764125716157e-06);
+    Pe = FB_FMA(Pe, r2, 0.0001984126946550971);
+    Pe = FB_FMA(Pe, r2, 0.008333333333500463);
+    Pe = FB_FMA(Pe, r2, 0.16666666666666433);
+    double Po = 2.7625232124499904e-07;
+    Po = FB_FMA(Po, r2, 2.4801508577833857e-05);
+    Po = FB_FMA(Po, r2, 0.0013888888926871861);
+    Po = FB_FMA(Po, r2, 0.04166666666660379);
     double P = FB_FMA(Po, r, Pe);
-    double q = FB_FMA(r2, P, t);
-
+    double rh = fb_asf64(fb_asu64(r) & 0xfffffffff8000000ULL);
+    double rl = r - rh;
+    double hh = 0.5 * rh * rh;                    /* exact */
+    double hl = FB_FMA(0.5 * rl, rl, rh * rl);
     double s = 1.0 + r1;                          /* Fast2Sum(1, r1) */
     double e = (1.0 - s) + r1;
-    double p = s + (e + q);
+    double s2 = s + hh;                           /* Fast2Sum(s, hh) */
+    double e2 = (s - s2) + hh;
+    double tail = FB_FMA(r2 * r, P, (e + e2) + (t + hl));
+    double p = s2 + tail;
 
     double z1 = FB_FMA(n, 0.5, FB_SHIFT_D);
     double n1 = z1 - FB_SHIFT_D;
     double z2 = (n - n1) + FB_SHIFT_D;
-    double s1 = fb_asf64((fb_asu64(z1) << 52) + 0x3ff0000000000000ULL);
-    double s2 = fb_asf64((fb_asu64(z2) << 52) + 0x3ff0000000000000ULL);
-    double y = (p * s1) * s2;
-    return x != x ? x + x : y;
+    double sc1 = fb_asf64((fb_asu64(z1) << 52) + 0x3ff0000000000000ULL);
+    double sc2 = fb_asf64((fb_asu64(z2) << 52) + 0x3ff0000000000000ULL);
+    double y = (p * sc1) * sc2;
+    return fb_selm(fb_m_isnan(x), x, y);          /* NaN -> NaN */
 }
 
 /* ======================================================================= */
 /* log / log1p                                                               */
 /* ======================================================================= */
 
-/* Core: u > 0 finite and normal.  Returns log(u + c) - kadj*ln2 for a tiny
- * correction c (|c| <= ulp(u)/2, only used when with_c is a nonzero
- * compile-time constant) as one rounded float. */
-FB_INLINE float fb__logf_core(float u, float kadj, float c, const int with_c)
+/* Core: u > 0 finite and normal.  Returns log(u) - kadj*ln2 as one rounded
+ * value.  With with_c (a compile-time constant) it returns log1p(x) where
+ * u + c == 1 + x exactly (|c| <= ulp(u)/2). */
+FB_INLINE float fb__logf_core(float u, float kadj, float x, float c, const int with_c)
 {
     uint32_t tmp = fb_asu32(u) - FB_SQRTH_F + 0x40000000u;
     float m = fb_asf32((tmp & 0x007fffffu) + FB_SQRTH_F);     /* [sqrt(.5), sqrt(2)) */
     /* k = (tmp >> 23) - 128, converted exactly via the 2^23 mantissa trick */
     float k = (fb_asf32((tmp >> 23) | 0x4b000000u) - 8388736.0f) - kadj;
     float f = m - 1.0f;                                        /* exact */
+    if (with_c) {
+        /* log1p: where k == 0, 1 + x needs no reduction; use f = x exactly */
+        f = fb_self(k == 0.0f, x, f);
+        c = fb_self(k == 0.0f, 0.0f, c);
+    }
     float s = f / (2.0f + f);
     float z = s * s;
     float R = FB_FMAF(FB_FMAF(0.2987215f, z, 0.39977553f), z, 0.66666776f) * z;
-    float hfsq = 0.5f * f * f;
+    /* f = fh + fl with fh of 12 significant bits: fh*fh, fh*fl exact */
+    float fh = fb_asf32(fb_asu32(f) & 0xfffff000u);
+    float fl = f - fh;
+    float hh = 0.5f * fh * fh;                                 /* exact */
+    float hl = FB_FMAF(0.5f * fl, fl, fh * fl);                /* f^2/2 - hh */
+    float hfsq = hh + hl;
     float a = k * FB_LN2HI_F;                                  /* exact */
     float hi = a + f;                                          /* Fast2Sum */
     float e = (a - hi) + f;
-    float pl = hfsq - s * (hfsq + R);
-    float lo = FB_FMAF(k, FB_LN2LO_F, e);
+    float hi2 = hi - hh;                                       /* Fast2Sum */
+    float e2 = (hi - hi2) - hh;
+    /* log(u) = hi2 + e2 + e + k*ln2_lo - hl + s*(hfsq + R) */
+    float pl = hl - s * (hfsq + R);
+    float lo = FB_FMAF(k, FB_LN2LO_F, e + e2);
     if (with_c) {
         /* c/u = c * 2^-k / (1+f),  1/(1+f) = (1-s)/(1+s) ~ 1 - 2s + 2s^2 */
         float sc = fb_asf32(0x7f800000u - (tmp & 0xff800000u)); /* 2^-k */
-        float c2 = u < 1e30f ? c * sc : 0.0f;
+        float c2 = c * fb_self(u < 1e30f, sc, 0.0f);             /* k < 100 */
         lo = lo + FB_FMAF(c2, -2.0f * s * (1.0f - s), c2);
     }
-    return hi + (lo - pl);
+    return hi2 + (lo - pl);
 }
 
-FB_INLINE double fb__log_core(double u, double kadj, double c, const int with_c)
+FB_INLINE double fb__log_core(double u, double kadj, double x, double c, const int with_c)
 {
     uint64_t tmp = fb_asu64(u) - FB_SQRTH_D + 0x4000000000000000ULL;
     double m = fb_asf64((tmp & 0x000fffffffffffffULL) + FB_SQRTH_D);
     double k = (fb_asf64((tmp >> 52) | 0x4330000000000000ULL) - 4503599627371520.0) - kadj;
     double f = m - 1.0;
+    if (with_c) {
+        uint64_t k0 = fb_m_zero((tmp >> 52) ^ 1024u);          /* k == 0 */
+        f = fb_selm(k0, x, f);
+        c = fb_selm(k0, 0.0, c);
+    }
     double s = f / (2.0 + f);
     double z = s * s;
     double z2 = z * z;
@@ -221,41 +282,50 @@ FB_INLINE double fb__log_core(double u, double kadj, double c, const int with_c)
     double Rb = FB_FMA(FB_FMA(0.15313762559523444, z2, 0.22222198390967896), z2,
                        0.39999999999408603);
     double R = FB_FMA(Rb, z, Ra) * z;
-    double hfsq = 0.5 * f * f;
+    /* f = fh + fl with fh of 26 significant bits: fh*fh, fh*fl exact */
+    double fh = fb_asf64(fb_asu64(f) & 0xfffffffff8000000ULL);
+    double fl = f - fh;
+    double hh = 0.5 * fh * fh;
+    double hl = FB_FMA(0.5 * fl, fl, fh * fl);
+    double hfsq = hh + hl;
     double a = k * FB_LN2HI_D;
-    double hi = a + f;
+    double hi = a + f;                                         /* Fast2Sum */
     double e = (a - hi) + f;
-    double pl = hfsq - s * (hfsq + R);
-    double lo = FB_FMA(k, FB_LN2LO_D, e);
+    double hi2 = hi - hh;                                      /* Fast2Sum */
+    double e2 = (hi - hi2) - hh;
+    double pl = hl - s * (hfsq + R);
+    double lo = FB_FMA(k, FB_LN2LO_D, e + e2);
     if (with_c) {
         double sc = fb_asf64(0x7ff0000000000000ULL - (tmp & 0xfff0000000000000ULL));
-        double c2 = u < 1e300 ? c * sc : 0.0;
+        double c2 = c * fb_selm(fb_m_top((tmp >> 52) - 2024u), sc, 0.0);   /* k < 1000 */
         lo = lo + FB_FMA(c2, -2.0 * s * (1.0 - s), c2);
     }
-    return hi + (lo - pl);
+    return hi2 + (lo - pl);
 }
 
 FB_INLINE float fb_logf(float x)
 {
     /* scale subnormals (and garbage for x <= 0, fixed below) by 2^24 */
-    float xs = x < 1.17549435e-38f ? x * 16777216.0f : x;
+    float xs = fb_self(x < 1.17549435e-38f, x * 16777216.0f, x);
     float kadj = x < 1.17549435e-38f ? 24.0f : 0.0f;
-    float y = fb__logf_core(xs, kadj, 0.0f, 0);
-    y = x < INFINITY ? y : x + x;                 /* +inf -> +inf, NaN -> NaN */
-    y = x == 0.0f ? -INFINITY : y;
-    y = x < 0.0f ? NAN : y;
-    return y;
+    float y = fb__logf_core(xs, kadj, 0.0f, 0.0f, 0);
+    /* specials: +-0 -> -inf, x < 0 -> NaN, +inf -> +inf, NaN -> NaN */
+    float sp = x == 0.0f ? -INFINITY : (x < 0.0f ? NAN : x);
+    return fb_self((x > 0.0f) & (x < INFINITY), y, sp);
 }
 
 FB_INLINE double fb_log(double x)
 {
-    double xs = x < 2.2250738585072014e-308 ? x * 18014398509481984.0 : x;   /* 2^54 */
-    double kadj = x < 2.2250738585072014e-308 ? 54.0 : 0.0;
-    double y = fb__log_core(xs, kadj, 0.0, 0);
-    y = x < INFINITY ? y : x + x;
-    y = x == 0.0 ? -INFINITY : y;
-    y = x < 0.0 ? (double)NAN : y;
-    return y;
+    uint64_t ix = fb_asu64(x);
+    /* scale subnormals (and garbage for x <= 0, fixed below) by 2^54 */
+    uint64_t sub = fb_m_top(ix - 0x0010000000000000ULL);
+    double xs = fb_selm(sub, x * 18014398509481984.0, x);
+    double kadj = fb_selm(sub, 54.0, 0.0);
+    double y = fb__log_core(xs, kadj, 0.0, 0.0, 0);
+    /* specials: +-0 -> -inf, x < 0 -> NaN, +inf -> +inf, NaN -> NaN */
+    double sp = fb_selm(fb_m_top(ix), (double)NAN, x);
+    sp = fb_selm(fb_m_zero(ix & FB_ABS64), -(double)INFINITY, sp);
+    return fb_selm(fb_m_ult(ix - 1, 0x7fefffffffffffffULL), y, sp);   /* 0 < x < inf */
 }
 
 FB_INLINE float fb_log1pf(float x)
@@ -264,12 +334,10 @@ FB_INLINE float fb_log1pf(float x)
     float u = 1.0f + x;
     float bb = u - 1.0f;
     float c = (1.0f - (u - bb)) + (x - bb);
-    float y = fb__logf_core(u, 0.0f, c, 1);
-    y = x < INFINITY ? y : x + x;
-    y = x == -1.0f ? -INFINITY : y;
-    y = x < -1.0f ? NAN : y;
-    y = x == 0.0f ? x : y;                        /* keeps -0 */
-    return y;
+    float y = fb__logf_core(u, 0.0f, x, c, 1);
+    /* specials: -1 -> -inf, x < -1 -> NaN, +-0 -> +-0, +inf, NaN -> x */
+    float sp = x == -1.0f ? -INFINITY : (x < -1.0f ? NAN : x);
+    return fb_self((x > -1.0f) & (x < INFINITY) & (x != 0.0f), y, sp);
 }
 
 FB_INLINE double fb_log1p(double x)
@@ -277,12 +345,14 @@ FB_INLINE double fb_log1p(double x)
     double u = 1.0 + x;
     double bb = u - 1.0;
     double c = (1.0 - (u - bb)) + (x - bb);
-    double y = fb__log_core(u, 0.0, c, 1);
-    y = x < INFINITY ? y : x + x;
-    y = x == -1.0 ? -INFINITY : y;
-    y = x < -1.0 ? (double)NAN : y;
-    y = x == 0.0 ? x : y;
-    return y;
+    double y = fb__log_core(u, 0.0, x, c, 1);
+    /* specials: -1 -> -inf, x < -1 -> NaN, +-0 -> +-0, +inf, NaN -> x.
+     * x > -1 <=> u > 0, x == -1 <=> u == 0 (u = 1 + x rounded). */
+    uint64_t iu = fb_asu64(u), ix = fb_asu64(x);
+    double sp = fb_selm(fb_m_top(iu), (double)NAN, x);
+    sp = fb_selm(fb_m_zero(iu & FB_ABS64), -(double)INFINITY, sp);
+    uint64_t ok = fb_m_ult(iu - 1, 0x7fefffffffffffffULL) & ~fb_m_zero(ix & FB_ABS64);
+    return fb_selm(ok, y, sp);
 }
 
 #endif /* FASTBCE_VMATH_H */

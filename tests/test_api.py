@@ -12,7 +12,6 @@ from conftest import FLOAT_DTYPES, assert_matches_reference, dtype_id, make_data
 
 DTYPES = pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=dtype_id)
 KINDS = pytest.mark.parametrize("from_logits", [False, True], ids=["proba", "logits"])
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_public_names_and_version():
@@ -138,10 +137,13 @@ def test_single_element_and_zero_dimensional_inputs():
     assert np.shape(loss) == () and float(loss) == pytest.approx(-np.log(0.8), rel=1e-12)
 
 
-def test_module_entry_point_prints_version_openmp_and_self_check():
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+def test_module_entry_point_prints_version_openmp_and_self_check(tmp_path):
+    # run where the imported fastbce lives (installed or built in place), from
+    # a neutral directory so that no uncompiled source tree shadows it
+    where = os.path.dirname(os.path.dirname(os.path.abspath(fastbce.__file__)))
+    env = dict(os.environ, PYTHONPATH=where + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run([sys.executable, "-m", "fastbce"], capture_output=True, text=True,
-                          cwd=ROOT, env=env, timeout=120)
+                          cwd=tmp_path, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
     assert fastbce.__version__ in text

@@ -1,0 +1,11 @@
+# cython: language_level=3
+# Declarations of the branch-free, auto-vectorizable math functions in
+# _vmath.h (see the comment block there for methods and accuracy).
+
+cdef extern from "_vmath.h" nogil:
+    float fb_expf(float x)
+    double fb_exp(double x)
+    float fb_logf(float x)
+    double fb_log(double x)
+    float fb_log1pf(float x)
+    double fb_log1p(double x)
