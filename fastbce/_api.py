@@ -41,7 +41,12 @@ _LABEL_KERNELS = {
 }
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _DEFAULT_EPS = {dtype: float(np.finfo(dtype).eps) for dtype in _FLOAT_DTYPES}
-_KERNELS = _kernels.bce_kernel.__signatures__
+# the kernel specialized for (label type name, prediction dtype char)
+_KERNELS = {
+    (label_type, {"float": "f", "double": "d"}[float_type]): kernel
+    for signature, kernel in _kernels.bce_kernel.__signatures__.items()
+    for label_type, float_type in [signature.split("|")]
+}
 
 _REASONS = {
     "y_true": "labels must be in [0, 1]",
@@ -54,7 +59,7 @@ _REASONS = {
 
 def _as_numeric_array(x, name):
     """x as an ndarray without copying where its memory allows; TypeError for non-numbers."""
-    if isinstance(x, np.ndarray):
+    if type(x) is np.ndarray:
         array = x
     else:
         try:
@@ -128,11 +133,11 @@ def _check_out(out, shape, dtype, what):
 def _coalesced_views(shape, arrays):
     """Views of `arrays` (None allowed), broadcast to `shape`, with adjacent
     dimensions merged wherever every array's strides allow; at least 2-D."""
-    present = [a for a in arrays if a is not None]
-    if all(a.shape == shape and (a.ndim == 1 or a.flags.c_contiguous) for a in present):
+    if len(shape) == 1:
         # the common case, and the cheap one: one row, read in place
-        return [None if a is None else a.reshape(1, -1) for a in arrays]
-    present = [np.broadcast_to(a, shape) if a.shape != shape else a for a in present]
+        return [None if a is None else (a if a.shape == shape else np.broadcast_to(a, shape))[None]
+                for a in arrays]
+    present = [np.broadcast_to(a, shape) if a.shape != shape else a for a in arrays if a is not None]
     sizes, strides = [], [[] for _ in present]
     for axis, size in enumerate(shape):
         if size == 1:
@@ -154,6 +159,15 @@ def _coalesced_views(shape, arrays):
         for a, s in zip(present, strides)
     )
     return [None if a is None else next(views) for a in arrays]
+
+
+def _broadcast_shape(**arrays):
+    shapes = {name: a.shape for name, a in arrays.items() if a is not None}
+    try:
+        return np.broadcast_shapes(*shapes.values())
+    except ValueError:
+        listed = ", ".join(f"{name} {shape}" for name, shape in shapes.items())
+        raise ValueError(f"shapes do not broadcast together: {listed}") from None
 
 
 def _operand_index(array, shape, flat_index):
@@ -191,17 +205,10 @@ def _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
                 raise ValueError(f"pos_weight = {pos_weights_given.item()!r}: {_REASONS['pos_weight']}")
             pos_weights = None
 
-    named_shapes = [("y_true", labels.shape), ("y_pred", predictions.shape)]
-    if weights is not None:
-        named_shapes.append(("sample_weight", weights.shape))
-    if pos_weights is not None:
-        named_shapes.append(("pos_weight", pos_weights.shape))
-    try:
-        shape = (labels.shape if len(named_shapes) == 2 and labels.shape == predictions.shape
-                 else np.broadcast_shapes(*(s for _, s in named_shapes)))
-    except ValueError:
-        listed = ", ".join(f"{name} {s}" for name, s in named_shapes)
-        raise ValueError(f"shapes do not broadcast together: {listed}") from None
+    shape = predictions.shape
+    if labels.shape != shape or weights is not None or pos_weights is not None:
+        shape = _broadcast_shape(y_true=labels, y_pred=predictions, sample_weight=weights,
+                                 pos_weight=pos_weights)
     size = math.prod(shape)
 
     reduced = reduction != "none"
@@ -221,12 +228,13 @@ def _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
         threads = 1 if size < SERIAL_BELOW else num_threads
         operands = _coalesced_views(shape, [labels, predictions, weights, pos_weights, loss_out, grad_out])
         *leading, rows, cols = operands[1].shape
-        kernel = _KERNELS[f"{label_type}|{'float' if dtype == np.float32 else 'double'}"]
+        kernel = _KERNELS[label_type, dtype.char]
         # inputs that do not coalesce to 2-D run one 2-D slice at a time
-        for slice_number, index in enumerate(np.ndindex(*leading) if leading else [()]):
+        slices = [operands] if not leading else [
+            [None if a is None else a[index] for a in operands] for index in np.ndindex(*leading)]
+        for slice_number, pieces in enumerate(slices):
             piece_loss, piece_weight, bad_index, bad_operand = kernel(
-                *(None if a is None else a[index] for a in operands),
-                from_logits, want_loss, pos_weight_value, eps, label_smoothing, grad_scale, threads,
+                *pieces, from_logits, want_loss, pos_weight_value, eps, label_smoothing, grad_scale, threads,
             )
             if bad_index >= 0:
                 given = {"y_true": labels_given, "y_pred": predictions_given,

@@ -88,11 +88,11 @@ def max_threads():
     return fb_max_threads()
 
 
-cdef inline Strided strided_of(char* data, Py_ssize_t[:] strides) noexcept:
+cdef inline Strided strided_of(char* data, Py_ssize_t row_stride, Py_ssize_t col_stride) noexcept nogil:
     cdef Strided s
     s.data = data
-    s.row_stride = strides[0]
-    s.col_stride = strides[1]
+    s.row_stride = row_stride
+    s.col_stride = col_stride
     return s
 
 
@@ -363,12 +363,18 @@ def bce_kernel(const label_t[:, :] y_true, const floating[:, :] y_pred,
     cdef floating* float_kind = NULL
     if size == 0:
         return 0.0, 0.0, -1, None
-    job.y_true = strided_of(<char*> &y_true[0, 0], y_true.strides)
-    job.y_pred = strided_of(<char*> &y_pred[0, 0], y_pred.strides)
-    job.sample_weight = strided_of(<char*> &sample_weight[0, 0], sample_weight.strides) if sample_weight is not None else strided_of(NULL, y_pred.strides)
-    job.pos_weight = strided_of(<char*> &pos_weight[0, 0], pos_weight.strides) if pos_weight is not None else strided_of(NULL, y_pred.strides)
-    job.loss = strided_of(<char*> &loss_out[0, 0], loss_out.strides) if loss_out is not None else strided_of(NULL, y_pred.strides)
-    job.grad = strided_of(<char*> &grad_out[0, 0], grad_out.strides) if grad_out is not None else strided_of(NULL, y_pred.strides)
+    # absent operands keep data NULL
+    job.y_true = strided_of(<char*> &y_true[0, 0], y_true.strides[0], y_true.strides[1])
+    job.y_pred = strided_of(<char*> &y_pred[0, 0], y_pred.strides[0], y_pred.strides[1])
+    job.sample_weight = job.pos_weight = job.loss = job.grad = strided_of(NULL, 0, 0)
+    if sample_weight is not None:
+        job.sample_weight = strided_of(<char*> &sample_weight[0, 0], sample_weight.strides[0], sample_weight.strides[1])
+    if pos_weight is not None:
+        job.pos_weight = strided_of(<char*> &pos_weight[0, 0], pos_weight.strides[0], pos_weight.strides[1])
+    if loss_out is not None:
+        job.loss = strided_of(<char*> &loss_out[0, 0], loss_out.strides[0], loss_out.strides[1])
+    if grad_out is not None:
+        job.grad = strided_of(<char*> &grad_out[0, 0], grad_out.strides[0], grad_out.strides[1])
     job.rows = rows
     job.cols = cols
     job.from_logits = from_logits
