@@ -42,11 +42,7 @@ _LABEL_KERNELS = {
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _DEFAULT_EPS = {dtype: float(np.finfo(dtype).eps) for dtype in _FLOAT_DTYPES}
 # the kernel specialized for (label type name, prediction dtype char)
-_KERNELS = {
-    (label_type, {"float": "f", "double": "d"}[float_type]): kernel
-    for signature, kernel in _kernels.bce_kernel.__signatures__.items()
-    for label_type, float_type in [signature.split("|")]
-}
+_KERNELS = _kernels.kernels_by_type()
 
 _REASONS = {
     "y_true": "labels must be in [0, 1]",

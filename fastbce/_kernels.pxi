@@ -431,3 +431,6 @@ def bce_kernel(const label_t[:, :] y_true, const floating[:, :] y_pred,
     if bad_block >= 0 and bad_index < 0:
         raise RuntimeError("fastbce: a block was flagged invalid but no invalid element was found")
     return loss_total, weight_total, bad_index, (OPERAND_NAMES[bad_operand] if bad_index >= 0 else None)
+
+
+include "_vmath_eval.pxi"

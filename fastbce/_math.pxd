@@ -14,13 +14,7 @@ ctypedef fused floating:
 
 
 # branch-free exp/log/log1p that the compiler vectorizes (error bounds in _vmath.h)
-cdef extern from "_vmath.h" nogil:
-    float fb_expf(float x)
-    double fb_exp(double x)
-    float fb_logf(float x)
-    double fb_log(double x)
-    float fb_log1pf(float x)
-    double fb_log1p(double x)
+from fastbce._vmath cimport fb_expf, fb_exp, fb_logf, fb_log, fb_log1pf, fb_log1p
 
 
 cdef inline floating exp_(floating x) noexcept nogil:
