@@ -92,7 +92,7 @@ def _as_predictions(y_pred):
 
 
 def _as_weights(weights, name, dtype):
-    """(as given, in the compute dtype); weights of another dtype are converted (a copy)."""
+    """(as given, in the compute dtype); another dtype is converted (a copy)."""
     array = _as_numeric_array(weights, name)
     return array, (array if array.dtype == dtype else array.astype(dtype))
 
@@ -190,7 +190,9 @@ def _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
 
     weights_given = weights = None
     if sample_weight is not None:
-        weights_given, weights = _as_weights(sample_weight, "sample_weight", dtype)
+        weights_given = weights = _as_numeric_array(sample_weight, "sample_weight")
+        if weights.dtype not in _FLOAT_DTYPES:  # float32/float64 are read as they are
+            weights = weights.astype(dtype)
     pos_weights_given = pos_weights = None
     pos_weight_value = 1.0
     if pos_weight is not None:
@@ -224,7 +226,7 @@ def _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
         threads = 1 if size < SERIAL_BELOW else num_threads
         operands = _coalesced_views(shape, [labels, predictions, weights, pos_weights, loss_out, grad_out])
         *leading, rows, cols = operands[1].shape
-        kernel = _KERNELS[label_type, dtype.char]
+        kernel = _KERNELS[label_type, dtype.char, (dtype if weights is None else weights.dtype).char]
         # inputs that do not coalesce to 2-D run one 2-D slice at a time
         slices = [operands] if not leading else [
             [None if a is None else a[index] for a in operands] for index in np.ndindex(*leading)]

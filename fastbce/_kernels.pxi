@@ -45,6 +45,13 @@ ctypedef fused label_t:
     double
 
 
+# Sample weights are read in their own float type too (float64 weights beside
+# float32 predictions are common, and a converted copy would be full-size).
+ctypedef fused weight_t:
+    float
+    double
+
+
 cdef inline floating label_value(label_t y, const floating* kind) noexcept nogil:
     if label_t is half_bits:
         return <floating> half_to_float(y)
@@ -123,6 +130,20 @@ cdef inline label_t* gather(const Strided* op, Py_ssize_t cols, Py_ssize_t start
         done += run
         row += 1
         col = 0
+    return buffer
+
+
+cdef inline const floating* gather_converted(const Strided* op, Py_ssize_t cols, Py_ssize_t start,
+                                            Py_ssize_t n, floating* buffer,
+                                            const weight_t* kind) noexcept nogil:
+    """Like gather, from an operand of another float type, converted into buffer."""
+    if sizeof(weight_t) == sizeof(floating):
+        return <const floating*> gather(op, cols, start, n, <weight_t*> buffer)
+    cdef weight_t source[CHUNK]
+    cdef const weight_t* values = gather(op, cols, start, n, source)
+    cdef Py_ssize_t j
+    for j in range(n):
+        buffer[j] = <floating> values[j]
     return buffer
 
 
@@ -230,7 +251,7 @@ cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
     return bad
 
 
-cdef int process_block(const Job* job, label_t* label_kind, floating* float_kind,
+cdef int process_block(const Job* job, label_t* label_kind, floating* float_kind, const weight_t* weight_kind,
                        Py_ssize_t start, Py_ssize_t stop,
                        double* loss_sum, double* weight_sum) noexcept nogil:
     """One block [start, stop): its loss and weight sums; nonzero if any input is invalid."""
@@ -270,7 +291,7 @@ cdef int process_block(const Job* job, label_t* label_kind, floating* float_kind
         y = gather(&job.y_true, cols, chunk, n, y_buffer)
         p = gather(&job.y_pred, cols, chunk, n, p_buffer)
         if has_weight:
-            w = gather(&job.sample_weight, cols, chunk, n, w_buffer)
+            w = gather_converted(&job.sample_weight, cols, chunk, n, w_buffer, weight_kind)
         if has_pos_weight_array:
             pw = gather(&job.pos_weight, cols, chunk, n, pw_buffer)
         loss = NULL
@@ -298,7 +319,7 @@ cdef int process_block(const Job* job, label_t* label_kind, floating* float_kind
     return bad
 
 
-cdef Py_ssize_t first_invalid(const Job* job, label_t* label_kind, floating* float_kind,
+cdef Py_ssize_t first_invalid(const Job* job, label_t* label_kind, floating* float_kind, const weight_t* weight_kind,
                               Py_ssize_t start, Py_ssize_t stop, int* operand) noexcept nogil:
     """Linear index of the first invalid element in [start, stop), and which operand; -1 if none."""
     cdef label_t y_buffer[CHUNK]
@@ -315,7 +336,7 @@ cdef Py_ssize_t first_invalid(const Job* job, label_t* label_kind, floating* flo
         n = min(<Py_ssize_t> CHUNK, stop - chunk)
         y = gather(&job.y_true, cols, chunk, n, y_buffer)
         p = gather(&job.y_pred, cols, chunk, n, p_buffer)
-        w = gather(&job.sample_weight, cols, chunk, n, w_buffer) if job.sample_weight.data != NULL else NULL
+        w = gather_converted(&job.sample_weight, cols, chunk, n, w_buffer, weight_kind) if job.sample_weight.data != NULL else NULL
         pw = gather(&job.pos_weight, cols, chunk, n, pw_buffer) if job.pos_weight.data != NULL else NULL
         for j in range(n):
             operand[0] = 0
@@ -336,7 +357,7 @@ cdef Py_ssize_t first_invalid(const Job* job, label_t* label_kind, floating* flo
 
 
 def bce_kernel(const label_t[:, :] y_true, const floating[:, :] y_pred,
-               const floating[:, :] sample_weight, const floating[:, :] pos_weight,
+               const weight_t[:, :] sample_weight, const floating[:, :] pos_weight,
                floating[:, :] loss_out, floating[:, :] grad_out,
                bint from_logits, bint want_loss, double pos_weight_value, double eps,
                double label_smoothing, double grad_scale, int num_threads):
@@ -361,6 +382,7 @@ def bce_kernel(const label_t[:, :] y_true, const floating[:, :] y_pred,
     cdef int* bad_blocks
     cdef label_t* label_kind = NULL
     cdef floating* float_kind = NULL
+    cdef const weight_t* weight_kind = NULL
     if size == 0:
         return 0.0, 0.0, -1, None
     # absent operands keep data NULL
@@ -402,13 +424,13 @@ def bce_kernel(const label_t[:, :] y_true, const floating[:, :] y_pred,
                 if num_threads <= 1 or count == 1:
                     for b in range(count):
                         start = (first + b) * BLOCK
-                        bad_blocks[b] = process_block(&job, label_kind, float_kind, start,
+                        bad_blocks[b] = process_block(&job, label_kind, float_kind, weight_kind, start,
                                                       min(start + BLOCK, size),
                                                       &loss_partials[b], &weight_partials[b])
                 else:
                     for b in prange(count, schedule="static", num_threads=num_threads):
                         start = (first + b) * BLOCK
-                        bad_blocks[b] = process_block(&job, label_kind, float_kind, start,
+                        bad_blocks[b] = process_block(&job, label_kind, float_kind, weight_kind, start,
                                                       min(start + BLOCK, size),
                                                       &loss_partials[b], &weight_partials[b])
                 # combine in block order: the same sum for any thread count
@@ -420,7 +442,7 @@ def bce_kernel(const label_t[:, :] y_true, const floating[:, :] y_pred,
                     weight_total += weight_partials[b]
                 if bad_block >= 0:
                     start = bad_block * BLOCK
-                    bad_index = first_invalid(&job, label_kind, float_kind, start,
+                    bad_index = first_invalid(&job, label_kind, float_kind, weight_kind, start,
                                               min(start + BLOCK, size), &bad_operand)
                     break
                 first += count

@@ -68,19 +68,20 @@ if _forced:
         )
 _module = _modules[TARGET]
 
-
-
-def kernels_by_type(target=None):
-    """The kernels of a target (default: the one in use), keyed by
-    (label type name, prediction dtype char), e.g. ("uint8_t", "f")."""
-    module = _modules[target or TARGET]
-    return {
-        (label_type, {"float": "f", "double": "d"}[float_type]): kernel
-        for signature, kernel in module.bce_kernel.__signatures__.items()
-        for label_type, float_type in [signature.split("|")]
-    }
-
-
 openmp_enabled = _module.openmp_enabled
 max_threads = _module.max_threads
 vmath_eval = _module.vmath_eval
+
+
+def kernels_by_type(target=None):
+    """The kernels of a target (default: the one in use), keyed by (label
+    type name, prediction dtype char, sample weight dtype char), e.g.
+    ("uint8_t", "f", "d") for uint8 labels, float32 predictions and float64
+    weights."""
+    module = _modules[target or TARGET]
+    chars = {"float": "f", "double": "d"}
+    return {
+        (label_type, chars[float_type], chars[weight_type]): kernel
+        for signature, kernel in module.bce_kernel.__signatures__.items()
+        for label_type, float_type, weight_type in [signature.split("|")]
+    }

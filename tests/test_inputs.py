@@ -315,3 +315,16 @@ def test_reduced_call_allocates_no_full_size_temporary(big, case):
     peak = _peak_traced_bytes(call)
     assert peak < MAX_EXTRA, (f"peak extra memory {peak / 2**20:.1f} MiB "
                               f"for {p.nbytes / 2**20:.0f} MiB of predictions")
+
+
+@pytest.mark.parametrize("weight_dtype", [np.float32, np.float64], ids=dtype_id)
+@DTYPES
+def test_float_weights_of_another_dtype_are_read_without_a_copy(dtype, weight_dtype):
+    """float64 weights beside float32 predictions (and the reverse) are read in place."""
+    n = MEDIUM
+    y = np.random.default_rng(3).integers(0, 2, n).astype(np.uint8)
+    p = np.full(n, 0.25, dtype=dtype)
+    w = np.random.default_rng(4).random(n).astype(weight_dtype)
+    peak = _peak_traced_bytes(lambda: fastbce.bce(y, p, sample_weight=w))
+    assert peak < MAX_EXTRA, f"peak extra memory {peak / 2**20:.1f} MiB"
+    assert fastbce.bce(y, p, sample_weight=w) == fastbce.bce(y, p, sample_weight=w.astype(dtype))
