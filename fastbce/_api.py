@@ -27,20 +27,20 @@ SERIAL_BELOW = 1 << 15
 # every other value stays invalid; errors show the value as given).
 _LABEL_KERNELS = {
     np.dtype(np.bool_): (np.uint8, "uint8_t"),
-    np.dtype(np.uint8): (np.uint8, "uint8_t"),
-    np.dtype(np.int8): (np.int8, "int8_t"),
+    np.dtype(np.uint8): (None, "uint8_t"),
+    np.dtype(np.int8): (None, "int8_t"),
     np.dtype(np.uint16): (np.int16, "int16_t"),
-    np.dtype(np.int16): (np.int16, "int16_t"),
+    np.dtype(np.int16): (None, "int16_t"),
     np.dtype(np.uint32): (np.int32, "int32_t"),
-    np.dtype(np.int32): (np.int32, "int32_t"),
+    np.dtype(np.int32): (None, "int32_t"),
     np.dtype(np.uint64): (np.int64, "int64_t"),
-    np.dtype(np.int64): (np.int64, "int64_t"),
+    np.dtype(np.int64): (None, "int64_t"),
     np.dtype(np.float16): (np.uint16, "half_bits"),
-    np.dtype(np.float32): (np.float32, "float"),
-    np.dtype(np.float64): (np.float64, "double"),
+    np.dtype(np.float32): (None, "float"),
+    np.dtype(np.float64): (None, "double"),
 }
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-_DEFAULT_EPS = {dtype: float(np.finfo(dtype).eps) for dtype in _FLOAT_DTYPES}
+# default eps by prediction dtype char: numpy.finfo(dtype).eps
+_DEFAULT_EPS = {char: float(np.finfo(char).eps) for char in "fd"}
 # the kernel specialized for (label type name, prediction dtype char)
 _KERNELS = _kernels.kernels_by_type()
 
@@ -77,16 +77,17 @@ def _as_numeric_array(x, name):
 def _as_labels(y_true):
     """(as given, as the kernel reads it, the kernel's label type name)."""
     labels = _as_numeric_array(y_true, "y_true")
-    if labels.dtype not in _LABEL_KERNELS:
+    known = _LABEL_KERNELS.get(labels.dtype)
+    if known is None:
         # long double, byte-swapped data: converted (a copy)
         return labels, labels.astype(np.float64), "double"
-    view, kernel_type = _LABEL_KERNELS[labels.dtype]
-    return labels, (labels if labels.dtype == view else labels.view(view)), kernel_type
+    view, kernel_type = known
+    return labels, (labels if view is None else labels.view(view)), kernel_type
 
 
 def _as_predictions(y_pred):
     predictions = _as_numeric_array(y_pred, "y_pred")
-    if predictions.dtype in _FLOAT_DTYPES:
+    if predictions.dtype.char in "fd" and predictions.dtype.isnative:
         return predictions, predictions
     return predictions, predictions.astype(np.float64)
 
@@ -103,7 +104,7 @@ def _check_scalars(reduction, label_smoothing, eps, num_threads, dtype):
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
     if eps is None:
-        eps = _DEFAULT_EPS[dtype]
+        eps = _DEFAULT_EPS[dtype.char]
     elif not 0.0 < eps < 0.5:
         raise ValueError(f"eps must be in (0, 0.5), got {eps!r}")
     if num_threads is None:
@@ -191,7 +192,7 @@ def _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
     weights_given = weights = None
     if sample_weight is not None:
         weights_given = weights = _as_numeric_array(sample_weight, "sample_weight")
-        if weights.dtype not in _FLOAT_DTYPES:  # float32/float64 are read as they are
+        if not (weights.dtype.char in "fd" and weights.dtype.isnative):  # read as they are
             weights = weights.astype(dtype)
     pos_weights_given = pos_weights = None
     pos_weight_value = 1.0
@@ -203,11 +204,11 @@ def _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
                 raise ValueError(f"pos_weight = {pos_weights_given.item()!r}: {_REASONS['pos_weight']}")
             pos_weights = None
 
-    shape = predictions.shape
+    shape, size = predictions.shape, predictions.size
     if labels.shape != shape or weights is not None or pos_weights is not None:
         shape = _broadcast_shape(y_true=labels, y_pred=predictions, sample_weight=weights,
                                  pos_weight=pos_weights)
-    size = math.prod(shape)
+        size = math.prod(shape)
 
     reduced = reduction != "none"
     loss_out = grad_out = None
