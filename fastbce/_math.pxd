@@ -14,7 +14,9 @@ ctypedef fused floating:
 
 
 # branch-free exp/log/log1p that the compiler vectorizes (error bounds in _vmath.h)
-from fastbce._vmath cimport fb_expf, fb_exp, fb_logf, fb_log, fb_log1pf, fb_log1p
+from fastbce._vmath cimport (
+    fb_expf, fb_exp, fb_logf, fb_log, fb_log1pf, fb_log1p, fb_softplusf, fb_softplus,
+)
 
 
 cdef inline floating exp_(floating x) noexcept nogil:
@@ -36,6 +38,14 @@ cdef inline floating log1p_(floating x) noexcept nogil:
         return fb_log1pf(x)
     else:
         return fb_log1p(x)
+
+
+cdef inline floating softplus_neg(floating a) noexcept nogil:
+    # softplus(-a) = log1p(exp(-a)) for a >= 0, in one pass (twice as fast as the two)
+    if floating is float:
+        return fb_softplusf(a)
+    else:
+        return fb_softplus(a)
 
 
 cdef inline floating abs_(floating x) noexcept nogil:
@@ -125,15 +135,14 @@ cdef inline floating times_or_zero(floating coefficient, floating x) noexcept no
 
 cdef inline floating loss_logit(floating y, floating x, floating w, floating pw) noexcept nogil:
     # w * ((1 - y) * x + c * softplus(-x)) with c = 1 + (pw - 1) * y.
-    # With e = exp(-|x|), softplus(-x) = max(-x, 0) + log1p(e); folding the
+    # softplus(-x) = max(-x, 0) + softplus(-|x|); folding the
     # max into the linear term gives (1 - y) * x for x >= 0 and -pw * y * x
     # for x < 0: no cancellation for large |x|, and each infinity gives the
     # loss's limit (0 or +inf) instead of inf - inf.
     cdef floating one = 1, zero = 0
     cdef floating c = one + (pw - one) * y
-    cdef floating e = exp_(-abs_(x))
     cdef floating linear = times_or_zero(one - y, x) if x >= zero else times_or_zero(-pw * y, x)
-    return w * (linear + c * log1p_(e))
+    return w * (linear + c * softplus_neg(abs_(x)))
 
 
 cdef inline floating grad_logit(floating y, floating x, floating w, floating pw) noexcept nogil:

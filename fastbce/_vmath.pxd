@@ -9,3 +9,5 @@ cdef extern from "_vmath.h" nogil:
     double fb_log(double x)
     float fb_log1pf(float x)
     double fb_log1p(double x)
+    float fb_softplusf(float a)
+    double fb_softplus(double a)

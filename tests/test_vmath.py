@@ -13,15 +13,19 @@ import pytest
 
 from fastbce._kernels import vmath_eval
 
-FUNCS = ("exp", "log", "log1p")
+FUNCS = ("exp", "log", "log1p", "softplus")
 
-# Bounds asserted here (the header documents the measured maxima, which
-# are lower: <= 0.67 ulp for normal results and ~0.78 ulp for subnormal exp
-# results on SSE2, AVX2+FMA and AVX-512 builds).
-BOUND_NORMAL = 0.75
-BOUND_SUBNORMAL = 1.0
+# Bounds asserted here, per function (the header documents the design bound
+# of 2 ulp and the measured maxima, which are slightly lower: exp 1.013,
+# log 0.88, log1p 0.96 ulp for normal results and ~0.78 ulp for subnormal
+# exp results, float32 exhaustive / float64 3e7 points, on SSE2, AVX2+FMA
+# and AVX-512 builds).
+BOUNDS_NORMAL = {"exp": 1.05, "log": 0.95, "log1p": 1.0, "softplus": 2.0}
+BOUND_SUBNORMAL = 0.8
 
-NP_FUNCS = {"exp": np.exp, "log": np.log, "log1p": np.log1p}
+NP_FUNCS = {"exp": np.exp, "log": np.log, "log1p": np.log1p,
+            # softplus(-a) = log1p(exp(-a)), for a = |x| >= 0
+            "softplus": lambda a: np.log1p(np.exp(-a))}
 
 HAVE_WIDE_LONGDOUBLE = np.finfo(np.longdouble).nmant >= 63
 
@@ -67,8 +71,9 @@ def _check(name, x, y, ref, dtype):
     en = np.where(sub, 0, err)
     es = np.where(sub, err, 0)
     i, j = int(np.argmax(en)), int(np.argmax(es))
-    assert en[i] <= BOUND_NORMAL, (
-        f"{name} {np.dtype(dtype).name}: {en[i]:.4f} ulp (bound {BOUND_NORMAL}) "
+    bound = BOUNDS_NORMAL[name]
+    assert en[i] <= bound, (
+        f"{name} {np.dtype(dtype).name}: {en[i]:.4f} ulp (bound {bound}) "
         f"at x={x[i]!r}: got {y[i]!r}, want {ref[i]!r}")
     assert es[j] <= BOUND_SUBNORMAL, (
         f"{name} {np.dtype(dtype).name}: subnormal result {es[j]:.4f} ulp "
@@ -93,6 +98,8 @@ def _f32_sweep_inputs(name):
             b = _bits_to_f32(np.array([np.float32(c)]).view(np.uint32)[0]
                              + np.arange(-20000, 20000, dtype=np.int64))
             parts.append(b)
+    elif name == "softplus":  # defined for a >= 0 (and NaN)
+        parts = [_bits_to_f32(bits[bits < 2**31]), np.linspace(0, 104, 200001, dtype=np.float32)]
     elif name == "log":
         parts.append(np.linspace(0.5, 2, 200001, dtype=np.float32))
         b = np.array([one]).view(np.uint32)[0] + np.arange(-50000, 50000, dtype=np.int64)
@@ -131,6 +138,9 @@ def _f64_sweep_inputs(name, rng):
                   rng.uniform(-745.2, -707.5, n),          # subnormal results
                   rng.uniform(-1e-6, 1e-6, n // 4),
                   np.arange(-1075, 1025) * np.log(2.0)]    # reduction boundaries
+    elif name == "softplus":
+        parts += [bitrange(5e-324, np.finfo(np.float64).max, n), rng.uniform(0, 750, n),
+                  rng.uniform(0, 1, n), rng.uniform(700, 746, n // 2)]
     elif name == "log":
         parts += [bitrange(5e-324, np.finfo(np.float64).max, 2 * n),
                   bitrange(5e-324, 2.2250738585072014e-308, n // 2),   # subnormal x
@@ -162,7 +172,8 @@ def test_sweep_float64(name):
         mpmath.mp.prec = 80
         idx = rng.choice(x.size, 20_000, replace=False)
         x, y = x[idx], y[idx]
-        f = {"exp": mpmath.exp, "log": mpmath.log, "log1p": mpmath.log1p}[name]
+        f = {"exp": mpmath.exp, "log": mpmath.log, "log1p": mpmath.log1p,
+             "softplus": lambda a: mpmath.log1p(mpmath.exp(-a))}[name]
         errs = []
         for xi, yi in zip(x.tolist(), y.tolist()):
             if name == "log" and xi <= 0 or name == "log1p" and xi <= -1:
@@ -172,7 +183,7 @@ def test_sweep_float64(name):
                 continue
             e = max(int(mpmath.floor(mpmath.log(abs(r), 2))) if r != 0 else -1022, -1022)
             errs.append(float(abs(mpmath.mpf(yi) - r) / mpmath.ldexp(1, e - 52)))
-        assert max(errs) <= BOUND_SUBNORMAL
+        assert max(errs) <= max(BOUNDS_NORMAL[name], BOUND_SUBNORMAL)
 
 
 # ---------------------------------------------------------------------------
@@ -253,6 +264,14 @@ def test_log1p_special(dt):
     y = vmath_eval("log1p", xs)
     it = np.int32 if dt is np.float32 else np.int64
     assert np.all(np.abs(y.view(it) - ref.view(it)) <= 1)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+def test_softplus_special(dt):
+    y = _ev("softplus", [np.inf, np.nan, 0.0, -0.0], dt)
+    assert y[0] == 0 and not np.signbit(y[0])
+    assert np.isnan(y[1])
+    assert y[2] == y[3] == dt(np.log(2.0))
 
 
 def test_interface():
