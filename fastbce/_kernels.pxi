@@ -19,7 +19,7 @@ from libc.stdlib cimport malloc, free
 
 from fastbce._math cimport (
     floating, half_to_float, smooth_label, clip_probability, loss_probability, grad_probability,
-    loss_logit, grad_logit, invalid_label, invalid_probability, invalid_logit,
+    loss_logit, grad_logit, loss_and_grad_logit, invalid_label, invalid_probability, invalid_logit,
     invalid_sample_weight, invalid_pos_weight,
 )
 
@@ -204,7 +204,7 @@ cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
     cdef floating keep = <floating> job.keep
     cdef floating half_smoothing = <floating> job.half_smoothing
     cdef floating scale = <floating> job.grad_scale
-    cdef floating label, prob
+    cdef floating label, prob, unscaled_grad
     cdef int bad = 0
     cdef Py_ssize_t j
     if job.from_logits:
@@ -225,8 +225,8 @@ cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
                 label = label_value(y[j], p)
                 bad |= invalid_inputs(label, p[j], w[j], pw[j], True)
                 label = smooth_label(label, keep, half_smoothing)
-                loss[j] = loss_logit(label, p[j], w[j], pw[j])
-                grad[j] = scale * grad_logit(label, p[j], w[j], pw[j])
+                loss[j] = loss_and_grad_logit(label, p[j], w[j], pw[j], &unscaled_grad)
+                grad[j] = scale * unscaled_grad
     else:
         if grad == NULL:
             for j in range(n):

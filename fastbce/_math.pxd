@@ -16,6 +16,7 @@ ctypedef fused floating:
 # branch-free exp/log/log1p that the compiler vectorizes (error bounds in _vmath.h)
 from fastbce._vmath cimport (
     fb_expf, fb_exp, fb_logf, fb_log, fb_log1pf, fb_log1p, fb_softplusf, fb_softplus,
+    fb_softplus_sigmoidf, fb_softplus_sigmoid,
 )
 
 
@@ -46,6 +47,15 @@ cdef inline floating softplus_neg(floating a) noexcept nogil:
         return fb_softplusf(a)
     else:
         return fb_softplus(a)
+
+
+cdef inline floating softplus_sigmoid_neg(floating a, floating* sigmoid_neg_a) noexcept nogil:
+    # softplus(-a) and sigmoid(-a) from one exp(-a), a >= 0; the sigmoid is
+    # bit for bit exp_(-a) / (1 + exp_(-a))
+    if floating is float:
+        return fb_softplus_sigmoidf(a, sigmoid_neg_a)
+    else:
+        return fb_softplus_sigmoid(a, sigmoid_neg_a)
 
 
 cdef inline floating abs_(floating x) noexcept nogil:
@@ -133,27 +143,47 @@ cdef inline floating times_or_zero(floating coefficient, floating x) noexcept no
     return coefficient * x if coefficient != zero else zero
 
 
-cdef inline floating loss_logit(floating y, floating x, floating w, floating pw) noexcept nogil:
+cdef inline floating loss_logit_given(floating y, floating x, floating w, floating pw,
+                                     floating softplus_neg_abs_x) noexcept nogil:
     # w * ((1 - y) * x + c * softplus(-x)) with c = 1 + (pw - 1) * y.
-    # softplus(-x) = max(-x, 0) + softplus(-|x|); folding the
-    # max into the linear term gives (1 - y) * x for x >= 0 and -pw * y * x
-    # for x < 0: no cancellation for large |x|, and each infinity gives the
-    # loss's limit (0 or +inf) instead of inf - inf.
+    # softplus(-x) = max(-x, 0) + softplus(-|x|); folding the max into the
+    # linear term gives (1 - y) * x for x >= 0 and -pw * y * x for x < 0: no
+    # cancellation for large |x|, and each infinity gives the loss's limit
+    # (0 or +inf) instead of inf - inf.
     cdef floating one = 1, zero = 0
     cdef floating c = one + (pw - one) * y
     cdef floating linear = times_or_zero(one - y, x) if x >= zero else times_or_zero(-pw * y, x)
-    return w * (linear + c * softplus_neg(abs_(x)))
+    return w * (linear + c * softplus_neg_abs_x)
 
 
-cdef inline floating grad_logit(floating y, floating x, floating w, floating pw) noexcept nogil:
-    # w * (c * sigmoid(x) - pw * y). With s = sigmoid(-|x|) = e / (1 + e),
-    # e = exp(-|x|) (never overflows), the identity c - pw * y = 1 - y gives
+cdef inline floating grad_logit_given(floating y, floating x, floating w, floating pw,
+                                     floating sigmoid_neg_abs_x) noexcept nogil:
+    # w * (c * sigmoid(x) - pw * y). With s = sigmoid(-|x|) (from
+    # exp(-|x|), which never overflows), the identity c - pw * y = 1 - y gives
     #   x >= 0:  (1 - y) - c * s      x < 0:  c * s - pw * y
     # so the small term is computed directly instead of as 1 - sigmoid.
     cdef floating one = 1, zero = 0
     cdef floating c = one + (pw - one) * y
-    cdef floating e = exp_(-abs_(x))
-    cdef floating s = e / (one + e)
+    cdef floating s = sigmoid_neg_abs_x
     cdef floating nonnegative_x = (one - y) - c * s
     cdef floating negative_x = c * s - pw * y
     return w * (nonnegative_x if x >= zero else negative_x)
+
+
+cdef inline floating loss_logit(floating y, floating x, floating w, floating pw) noexcept nogil:
+    return loss_logit_given(y, x, w, pw, softplus_neg(abs_(x)))
+
+
+cdef inline floating grad_logit(floating y, floating x, floating w, floating pw) noexcept nogil:
+    cdef floating one = 1
+    cdef floating e = exp_(-abs_(x))
+    return grad_logit_given(y, x, w, pw, e / (one + e))
+
+
+cdef inline floating loss_and_grad_logit(floating y, floating x, floating w, floating pw,
+                                        floating* grad) noexcept nogil:
+    # both from one exp(-|x|); the same values as loss_logit and grad_logit
+    cdef floating sigmoid_neg_abs_x
+    cdef floating softplus_neg_abs_x = softplus_sigmoid_neg(abs_(x), &sigmoid_neg_abs_x)
+    grad[0] = grad_logit_given(y, x, w, pw, sigmoid_neg_abs_x)
+    return loss_logit_given(y, x, w, pw, softplus_neg_abs_x)

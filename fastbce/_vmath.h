@@ -425,7 +425,7 @@ FB_INLINE double fb_log1p(double x)
  * log1p(e) = e + e^2*S(e) with S minimax on [0, 1] of degree 8 / 20
  * (relative error of log1p 2^-27.0 / 2^-58.8): no second range
  * reduction, and e + e^2*S == e exactly once e^2*S < ulp(e)/2. */
-FB_INLINE float fb_softplusf(float a)
+FB_INLINE float fb__softplusf_exp(float a, float *exp_neg_a)
 {
     /* a > 104: exp(-a) rounds to +0 (a = +inf included); NaN propagates */
     float ac = fb_self(a > 104.0f, 104.0f, a);
@@ -446,10 +446,27 @@ FB_INLINE float fb_softplusf(float a)
     S = FB_FMAF(S, e, -0.24975082278251648f);
     S = FB_FMAF(S, e, 0.3333224952220917f);
     S = FB_FMAF(S, e, -0.5f);
+    *exp_neg_a = e;                               /* == fb_expf(-a), bit for bit */
     return FB_FMAF(e * e, S, e) + corr;
 }
 
-FB_INLINE double fb_softplus(double a)
+FB_INLINE float fb_softplusf(float a)
+{
+    float e;
+    return fb__softplusf_exp(a, &e);
+}
+
+/* softplus(-a) and sigmoid(-a) = e / (1 + e), e = exp(-a), a >= 0: one exp
+ * for both. The sigmoid is bit for bit the one computed from fb_expf(-a). */
+FB_INLINE float fb_softplus_sigmoidf(float a, float *sigmoid_neg_a)
+{
+    float e;
+    float softplus = fb__softplusf_exp(a, &e);
+    *sigmoid_neg_a = e / (1.0f + e);
+    return softplus;
+}
+
+FB_INLINE double fb__softplus_exp(double a, double *exp_neg_a)
 {
     /* clamp 746 < a <= +inf to 746 (exp -> +0); a NaN (any sign) is not
      * clamped (unsigned test on the bits) and propagates */
@@ -484,7 +501,22 @@ FB_INLINE double fb_softplus(double a)
     S = FB_FMA(S, e, -0.2499999999931011);
     S = FB_FMA(S, e, 0.33333333333327103);
     S = FB_FMA(S, e, -0.5);
+    *exp_neg_a = e;                               /* == fb_exp(-a), bit for bit */
     return FB_FMA(e * e, S, e) + corr;
+}
+
+FB_INLINE double fb_softplus(double a)
+{
+    double e;
+    return fb__softplus_exp(a, &e);
+}
+
+FB_INLINE double fb_softplus_sigmoid(double a, double *sigmoid_neg_a)
+{
+    double e;
+    double softplus = fb__softplus_exp(a, &e);
+    *sigmoid_neg_a = e / (1.0 + e);
+    return softplus;
 }
 
 #endif /* FASTBCE_VMATH_H */

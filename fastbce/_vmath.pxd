@@ -11,3 +11,5 @@ cdef extern from "_vmath.h" nogil:
     double fb_log1p(double x)
     float fb_softplusf(float a)
     double fb_softplus(double a)
+    float fb_softplus_sigmoidf(float a, float* sigmoid_neg_a)
+    double fb_softplus_sigmoid(double a, double* sigmoid_neg_a)
