@@ -1,5 +1,4 @@
 """Options for the benchmark suites: ``pytest benchmarks [--big]``."""
-import pytest
 
 
 def pytest_addoption(parser):

@@ -251,6 +251,8 @@ cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
     return bad
 
 
+# The *_kind arguments below are NULL pointers that only pick the fused
+# specialization (the data pointers travel untyped in the Job).
 cdef int process_block(const Job* job, label_t* label_kind, floating* float_kind, const weight_t* weight_kind,
                        Py_ssize_t start, Py_ssize_t stop,
                        double* loss_sum, double* weight_sum) noexcept nogil:
