@@ -411,7 +411,8 @@ def main(argv=None):
         print(f"not installed (left out): {', '.join(missing)}")
     print("ratio = peer time / fastbce time (above 1: fastbce is faster); numpy and sklearn run on 1 thread; "
           f"labels: {'float' if args.float_labels else 'uint8'} for fastbce, float for peers; "
-          "'!' marks a peer whose result disagrees")
+          "'!' marks a peer whose result disagrees by more than 1e-3 relative "
+          "(numexpr accumulates float32 sums in float32)")
     print()
     records = run(sizes, cases, dtypes, thread_counts, peers, float_labels=args.float_labels,
                   min_total=0.1 if args.quick else 0.3)
