@@ -269,7 +269,7 @@ _KEYWORDS_DOC = """
     ----------
     y_true : array-like
         Labels in [0, 1] (bool, integer or float; soft labels allowed). Read
-        in their own dtype: bool/uint8 labels cut memory traffic.
+        in place in their own dtype: bool/uint8 labels cut memory traffic.
     y_pred : array-like
         Probabilities in [0, 1], or logits with ``from_logits=True``.
         float32 and float64 are computed in their own type; other dtypes are
@@ -284,8 +284,9 @@ _KEYWORDS_DOC = """
         scikit-learn's ``log_loss``. ``"sum"`` is ``sum(w * loss)``;
         ``"none"`` returns the element-wise array.
     sample_weight : array-like, optional
-        Non-negative weights ``w``, broadcast against the inputs (converted
-        to ``y_pred``'s float dtype: a copy when their dtype differs).
+        Non-negative weights ``w``, broadcast against the inputs. float32 and
+        float64 weights are read in place; other dtypes are converted to
+        ``y_pred``'s float dtype (a copy).
     pos_weight : float or array-like, optional
         Positive-class weight ``pw > 0`` multiplying the ``y * log(p)`` term
         (PyTorch's ``pos_weight``); broadcast against the inputs.
