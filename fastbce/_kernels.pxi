@@ -19,6 +19,7 @@ from libc.stdlib cimport malloc, free
 
 from fastbce._math cimport (
     floating, half_to_float, smooth_label, clip_probability, loss_probability, grad_probability,
+    loss_probability_binary, grad_probability_binary,
     loss_logit, grad_logit, loss_and_grad_logit, invalid_label, invalid_probability, invalid_logit,
     invalid_sample_weight, invalid_pos_weight,
 )
@@ -192,6 +193,16 @@ cdef inline int invalid_inputs(floating label, floating prediction, floating w, 
             | invalid_sample_weight(w) | invalid_pos_weight(pw))
 
 
+cdef inline bint labels_are_binary(const label_t* y, const floating* kind, Py_ssize_t n) noexcept nogil:
+    cdef floating one = 1, zero = 0, label
+    cdef int binary = 1
+    cdef Py_ssize_t j
+    for j in range(n):
+        label = label_value(y[j], kind)
+        binary &= (label == zero) | (label == one)
+    return binary
+
+
 cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
                           const floating* w, const floating* pw,
                           floating* loss, floating* grad, Py_ssize_t n) noexcept nogil:
@@ -227,6 +238,25 @@ cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
                 label = smooth_label(label, keep, half_smoothing)
                 loss[j] = loss_and_grad_logit(label, p[j], w[j], pw[j], &unscaled_grad)
                 grad[j] = scale * unscaled_grad
+    elif job.keep == 1 and labels_are_binary(y, p, n):
+        # labels all 0 or 1 (the common case): one log per element, not two
+        if grad == NULL:
+            for j in range(n):
+                label = label_value(y[j], p)
+                bad |= invalid_inputs(label, p[j], w[j], pw[j], False)
+                loss[j] = loss_probability_binary(label, clip_probability(p[j], eps), w[j], pw[j])
+        elif loss == NULL:
+            for j in range(n):
+                label = label_value(y[j], p)
+                bad |= invalid_inputs(label, p[j], w[j], pw[j], False)
+                grad[j] = scale * grad_probability_binary(label, clip_probability(p[j], eps), w[j], pw[j])
+        else:
+            for j in range(n):
+                label = label_value(y[j], p)
+                bad |= invalid_inputs(label, p[j], w[j], pw[j], False)
+                prob = clip_probability(p[j], eps)
+                loss[j] = loss_probability_binary(label, prob, w[j], pw[j])
+                grad[j] = scale * grad_probability_binary(label, prob, w[j], pw[j])
     else:
         if grad == NULL:
             for j in range(n):

@@ -137,6 +137,31 @@ cdef inline floating grad_probability(floating y, floating p, floating w, floati
     return w * ((one - y) / (one - p) - pw * y / p)
 
 
+cdef inline floating loss_probability_binary(floating y, floating p, floating w, floating pw) noexcept nogil:
+    # loss_probability for y exactly 0 or 1, with one log instead of two:
+    # y = 1: -w * pw * log(p); y = 0: -w * log(1 - p), where 1 - p = u + c
+    # exactly (Fast2Sum, p <= 1) and log(1 - p) = log(u) + c / u. c is 0 for
+    # p >= 1/2 (Sterbenz); below, 1 / u = 1 / (1 - t) ~ 1 + t + t^2 with
+    # t = 1 - u < 1/2 is within 1/8, and |c / u| < 1 ulp of log(u) there, so
+    # the approximation adds at most 1/8 ulp.
+    cdef floating one = 1, zero = 0
+    cdef floating u = one - p
+    cdef floating c = (one - u) - p
+    cdef floating t = one - u
+    cdef bint positive = y != zero
+    cdef floating q = p if positive else u
+    cdef floating correction = zero if positive else c * (one + t + t * t)
+    return -w * (pw if positive else one) * (log_(q) + correction)
+
+
+cdef inline floating grad_probability_binary(floating y, floating p, floating w, floating pw) noexcept nogil:
+    # grad_probability for y exactly 0 or 1 with one division: -w * pw / p or
+    # w / (1 - p); bit for bit the same value
+    cdef floating one = 1, zero = 0
+    cdef bint positive = y != zero
+    return w * ((-pw if positive else one) / (p if positive else one - p))
+
+
 cdef inline floating times_or_zero(floating coefficient, floating x) noexcept nogil:
     # coefficient * x, with 0 * inf taken as its limit 0 rather than NaN
     cdef floating zero = 0
