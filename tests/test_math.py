@@ -216,3 +216,28 @@ def test_reference_grad_matches_its_own_finite_differences():
     y, x = data["y_true"], np.array(data["y_pred"])
     fd = _finite_difference(lambda v: bce_reference(y, v, **kw), x, 1e-6)
     np.testing.assert_allclose(bce_grad_reference(y, x, **kw), fd, rtol=1e-6, atol=1e-7)
+
+
+@DTYPES
+def test_probabilities_with_0_1_labels_match_the_reference_element_wise(dtype):
+    """Chunks whose labels are all 0 or 1 take a one-log path: it must be as accurate."""
+    rng = np.random.default_rng(11)
+    n = 50_000
+    y = rng.integers(0, 2, n).astype(np.uint8)
+    # log-uniform from 1e-30 to 1, dense just below 1/2 (where log(1 - p) needs
+    # its rounding correction most) and near 1
+    p = np.concatenate([10.0 ** rng.uniform(-30, 0, n // 2),
+                        0.5 - 10.0 ** rng.uniform(-17, -1, n // 4),
+                        1 - 10.0 ** rng.uniform(-16, -1, n - n // 2 - n // 4)]).astype(dtype)
+    w = rng.random(n).astype(dtype)
+    kw = dict(sample_weight=w, pos_weight=1.75)
+    rtol = 1e-12 if dtype == np.float64 else 2e-6
+    loss = fastbce.bce(y, p, reduction="none", **kw)
+    expected = bce_reference(y, p, reduction="none", **kw)
+    assert_close(loss, expected, rtol, atol=0.0)
+    grad = fastbce.bce_grad(y, p, reduction="none", **kw)
+    assert_close(grad, bce_grad_reference(y, p, reduction="none", **kw), rtol, atol=0.0)
+    # soft labels in the same array take the two-log path: the same values within rounding
+    soft = y.astype(dtype)
+    soft[0] = 0.5
+    assert_close(fastbce.bce(soft, p, reduction="none", **kw)[1:], loss[1:], 4 * np.finfo(dtype).eps)
