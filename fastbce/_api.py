@@ -87,9 +87,14 @@ def _as_labels(y_true):
     return labels, (labels if view is None else labels.view(view)), kernel_type
 
 
+def _is_kernel_float(dtype):
+    """float32 or float64 in native byte order: what the kernels read in place."""
+    return dtype.char in "fd" and dtype.isnative
+
+
 def _as_predictions(y_pred):
     predictions = _as_numeric_array(y_pred, "y_pred")
-    if predictions.dtype.char in "fd" and predictions.dtype.isnative:
+    if _is_kernel_float(predictions.dtype):
         return predictions, predictions
     return predictions, predictions.astype(np.float64)
 
@@ -194,7 +199,7 @@ def _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
     weights_given = weights = None
     if sample_weight is not None:
         weights_given = weights = _as_numeric_array(sample_weight, "sample_weight")
-        if not (weights.dtype.char in "fd" and weights.dtype.isnative):  # read as they are
+        if not _is_kernel_float(weights.dtype):
             weights = weights.astype(dtype)
     pos_weights_given = pos_weights = None
     pos_weight_value = 1.0
