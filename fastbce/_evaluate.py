@@ -1,0 +1,1005 @@
+"""One-pass evaluation report: log loss, Brier score, confusion counts and,
+with ``bins=``, ROC AUC, average precision and calibration, overall and per
+group, from one pass over the data (:func:`evaluate`), or streamed chunk by
+chunk (:class:`Evaluator`).
+
+The design: one pass fills a few float64 *raw sums* per group and class part
+(:func:`_raw_sums`); every figure of the report is computed from them
+afterwards (:func:`_figures`). The sums are additive, so chunks, threads and
+accumulators on other machines combine by adding them (:meth:`Evaluator.merge`),
+and they are kept split by class part so that class weights (including
+``class_weight="balanced"``, which needs the class counts of the whole
+population) are applied only when the report is made.
+
+Class parts: an element with label ``y`` counts as ``y`` of a positive and
+``1 - y`` of a negative (a soft label splits; a 0/1 label falls in one part).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Optional
+
+import numpy as np
+
+from ._api import (
+    _DEFAULT_EPS,
+    _REASONS,
+    _as_labels,
+    _as_numeric_array,
+    _as_predictions,
+    _as_weights,
+    _broadcast_shape,
+    _check_scalars,
+    _invalid_value_error,
+    _is_kernel_float,
+)
+
+__all__ = ["evaluate", "Evaluation", "Evaluator", "GroupEvaluations", "ThresholdTable",
+           "ReliabilityCurve"]
+
+# The raw sums, each float64 of shape [G, 2] (G groups, class part 0 = the
+# element weighted by 1 - y, part 1 = by y), and with bins=K [G, K, 2].
+SUM_NAMES = ("count", "weight", "loss", "brier", "prob", "above", "below")
+BIN_SUM_NAMES = ("bin_weight", "bin_prob")
+
+
+def _zero_sums(n_groups, bins):
+    sums = {name: np.zeros((n_groups, 2)) for name in SUM_NAMES}
+    if bins:
+        sums.update({name: np.zeros((n_groups, bins, 2)) for name in BIN_SUM_NAMES})
+    return sums
+
+
+# --------------------------------------------------------------------------
+# The per-element pass
+# --------------------------------------------------------------------------
+
+def _raw_sums(labels, predictions, weights, pos_weights, *, from_logits, eps, threshold, codes,
+              n_groups, bins, num_threads, given=None, shape=None):
+    """The raw sums of one pass over the data: dict name -> float64 array.
+
+    ``labels``, ``predictions``, ``weights`` (or None) and ``pos_weights``
+    (or None; shape () for a scalar) are ndarrays of one common 1-D shape;
+    labels in their own dtype, predictions float32 or float64. ``codes`` is
+    an int64 array of group slots in ``[0, n_groups)``, or None (one group).
+    For group g and class part c (c = 0: the element with factor 1 - y,
+    c = 1: with factor y), with p clipped to [eps, 1 - eps] in the logs only,
+    and for logits x: -log(1 - p) = softplus(x), -log(p) = softplus(-x):
+
+        count[g, c]  = sum (1-y), sum y                    (unweighted)
+        weight[g, c] = sum w (1-y), sum w y
+        loss[g, c]   = sum w (1-y) (-log(1-p)), sum w pw y (-log p)
+        brier[g, c]  = sum w (1-y) p^2, sum w y (1-p)^2
+        prob[g, c]   = sum w (1-y) p, sum w y p
+        above[g, c]  = sum w (1-y) [p >= t], sum w y [p >= t]
+        below[g, c]  = sum w (1-y) [p < t], sum w y [p < t]
+        bin_weight[g, k, c], bin_prob[g, k, c]   (with bins=K: the weight and
+            w p sums of bin k = min(floor(p K), K - 1) of the unclipped p)
+
+    A term whose factor (w (1-y), or w pw y) is 0 is 0, even where the log
+    is infinite (an infinite logit). Values are validated as
+    :func:`fastbce.bce` does: a ValueError naming the argument, the first
+    invalid index and its value; ``given`` (argument name -> the array as the
+    caller gave it) and ``shape`` (the broadcast shape) let the message name
+    the caller's index; by default the 1-D operands are named.
+    """
+    if pos_weights is not None and pos_weights.ndim == 0 and not pos_weights > 0:
+        value = (given or {}).get("pos_weight", pos_weights)
+        raise ValueError(f"pos_weight = {np.asarray(value).item()!r}: {_REASONS['pos_weight']}")
+    # SWITCH POINT: the compiled kernel replaces this call (same arguments,
+    # same sums, the same (first bad index, operand name) report);
+    # tests/evaluate_oracle.py keeps the float64 oracle that checks it.
+    sums, bad_index, bad_operand = _raw_sums_numpy(
+        labels, predictions, weights, pos_weights, from_logits=from_logits, eps=eps,
+        threshold=threshold, codes=codes, n_groups=n_groups, bins=bins)
+    if bad_index >= 0:
+        operands = {"y_true": labels, "y_pred": predictions, "sample_weight": weights,
+                    "pos_weight": pos_weights}
+        array = (given or {}).get(bad_operand)
+        if array is None:
+            array = operands[bad_operand]
+        raise _invalid_value_error(bad_operand, array, shape if shape is not None else labels.shape,
+                                   bad_index, from_logits)
+    return sums
+
+
+# The interim NumPy implementation (until the kernel lands): float64
+# throughout, in blocks so that the temporaries stay small. The blocking is
+# fixed, so the sums are deterministic.
+_NUMPY_BLOCK = 1 << 16
+
+
+def _first_invalid(y, p, w, pw, from_logits):
+    """(index, operand name) of the first invalid element of a block, or (-1, None).
+
+    At one index the operands are checked in bce's order: y_true, y_pred,
+    sample_weight, pos_weight."""
+    checks = [("y_true", ~((y >= 0) & (y <= 1))),
+              ("y_pred", np.isnan(p) if from_logits else ~((p >= 0) & (p <= 1)))]
+    if w is not None:
+        checks.append(("sample_weight", ~(w >= 0)))
+    if pw is not None and pw.ndim:
+        checks.append(("pos_weight", ~(pw > 0)))
+    bad = checks[0][1]
+    for _, flags in checks[1:]:
+        bad = bad | flags
+    if not bad.any():
+        return -1, None
+    index = int(np.argmax(bad))
+    return index, next(name for name, flags in checks if flags[index])
+
+
+def _element_terms(y, p, w, pw, from_logits, eps, threshold):
+    """Per-element float64 terms of the raw sums for one block: dict name -> (part0, part1)."""
+    negative = 1.0 - y
+    weight0 = negative if w is None else w * negative
+    weight1 = y if w is None else w * y
+    if from_logits:
+        x = p
+        e = np.exp(-np.abs(x))
+        log1p_e = np.log1p(e)
+        loss0 = np.maximum(x, 0.0) + log1p_e   # softplus(x) = -log(1 - sigmoid(x))
+        loss1 = np.maximum(-x, 0.0) + log1p_e  # softplus(-x) = -log(sigmoid(x))
+        p = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    else:
+        clipped = np.clip(p, eps, 1.0 - eps)
+        loss0 = -np.log1p(-clipped)
+        loss1 = -np.log(clipped)
+    factor1 = weight1 if pw is None else weight1 * pw
+    above = p >= threshold
+    with np.errstate(invalid="ignore"):
+        terms = {
+            "count": (negative, y),
+            "weight": (weight0, weight1),
+            # 0 * inf (an infinite logit with a zero factor) is 0, not NaN
+            "loss": (np.where(weight0 == 0, 0.0, weight0 * loss0),
+                     np.where(factor1 == 0, 0.0, factor1 * loss1)),
+            "brier": (weight0 * p * p, weight1 * (1.0 - p) * (1.0 - p)),
+            "prob": (weight0 * p, weight1 * p),
+            "above": (np.where(above, weight0, 0.0), np.where(above, weight1, 0.0)),
+            "below": (np.where(above, 0.0, weight0), np.where(above, 0.0, weight1)),
+        }
+    return terms, p, weight0, weight1
+
+
+def _raw_sums_numpy(labels, predictions, weights, pos_weights, *, from_logits, eps, threshold,
+                    codes, n_groups, bins):
+    """NumPy implementation of :func:`_raw_sums`: (sums, bad_index, bad_operand)."""
+    sums = _zero_sums(n_groups, bins)
+    size = predictions.shape[0]
+    scalar_pw = None if pos_weights is None or pos_weights.ndim else np.float64(pos_weights)
+    for start in range(0, size, _NUMPY_BLOCK):
+        block = slice(start, min(start + _NUMPY_BLOCK, size))
+        y = labels[block].astype(np.float64)
+        p = predictions[block].astype(np.float64)
+        w = None if weights is None else weights[block].astype(np.float64)
+        pw = scalar_pw if scalar_pw is not None else (
+            None if pos_weights is None else pos_weights[block].astype(np.float64))
+        bad_index, bad_operand = _first_invalid(y, p, w, None if scalar_pw is not None else pw,
+                                                from_logits)
+        if bad_index >= 0:
+            return sums, start + bad_index, bad_operand
+        terms, p, weight0, weight1 = _element_terms(y, p, w, pw, from_logits, eps, threshold)
+        if bins:
+            bin_index = np.minimum((p * bins).astype(np.int64), bins - 1)
+            terms["bin_weight"] = (weight0, weight1)
+            terms["bin_prob"] = (weight0 * p, weight1 * p)
+        if codes is None:
+            for name, parts in terms.items():
+                if name in BIN_SUM_NAMES:
+                    for c, part in enumerate(parts):
+                        sums[name][0, :, c] += np.bincount(bin_index, weights=part, minlength=bins)
+                else:
+                    for c, part in enumerate(parts):
+                        sums[name][0, c] += part.sum()
+        else:
+            slots = codes[block]
+            if bins:
+                cells = slots * bins + bin_index
+            for name, parts in terms.items():
+                for c, part in enumerate(parts):
+                    if name in BIN_SUM_NAMES:
+                        sums[name][:, :, c] += np.bincount(
+                            cells, weights=part, minlength=n_groups * bins).reshape(n_groups, bins)
+                    else:
+                        sums[name][:, c] += np.bincount(slots, weights=part, minlength=n_groups)
+    return sums, -1, None
+
+
+# --------------------------------------------------------------------------
+# The report
+# --------------------------------------------------------------------------
+
+def _plain(value):
+    """A JSON-friendly Python scalar for a group value."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def _floats(array):
+    return [float(v) for v in np.asarray(array).ravel()]
+
+
+def _read_only(array):
+    array = np.ascontiguousarray(array)
+    array.flags.writeable = False
+    return array
+
+
+@dataclass(frozen=True, eq=False)
+class ThresholdTable:
+    """Confusion counts and scores at each bin edge ``k / bins``, ``k = 0 .. bins``.
+
+    At edge ``k / K`` the predictions in bins ``>= k`` count as positive
+    (``floor(p K) >= k``, which is ``p >= k / K`` up to the rounding of
+    ``p K``); the last edge, 1.0, counts none (``p = 1`` falls in the last
+    bin). Counts are weighted (sample and class weights); precision, recall
+    and F1 are 0.0 where undefined (scikit-learn's ``zero_division``
+    default); ``fpr`` (false-positive rate; ``recall`` is the true-positive
+    rate) is nan without negatives; accuracy is nan for an empty population.
+    """
+    threshold: np.ndarray
+    tp: np.ndarray
+    fp: np.ndarray
+    tn: np.ndarray
+    fn: np.ndarray
+    precision: np.ndarray
+    recall: np.ndarray
+    f1: np.ndarray
+    accuracy: np.ndarray
+    fpr: np.ndarray
+
+    def to_dict(self):
+        """Column name -> list of floats."""
+        return {f.name: _floats(getattr(self, f.name)) for f in fields(self)}
+
+    def to_frame(self):
+        """A pandas DataFrame, one row per threshold."""
+        return _pandas().DataFrame({f.name: getattr(self, f.name) for f in fields(self)})
+
+
+@dataclass(frozen=True, eq=False)
+class ReliabilityCurve:
+    """Reliability (calibration) curve: one entry per non-empty bin.
+
+    ``mean_predicted`` is the weighted mean predicted probability of the
+    bin, ``observed_rate`` its weighted fraction of positives, ``weight``
+    its total weight, ``bin`` its index (``p`` in ``[bin / K, (bin + 1) / K)``).
+    A bin is non-empty when its weight is positive.
+    """
+    bin: np.ndarray
+    mean_predicted: np.ndarray
+    observed_rate: np.ndarray
+    weight: np.ndarray
+
+    def to_dict(self):
+        out = {f.name: _floats(getattr(self, f.name)) for f in fields(self)}
+        out["bin"] = [int(k) for k in self.bin]
+        return out
+
+    def to_frame(self):
+        return _pandas().DataFrame({f.name: getattr(self, f.name) for f in fields(self)})
+
+
+class GroupEvaluations(Mapping):
+    """Read-only mapping: group value -> :class:`Evaluation`, in sorted group order.
+
+    Keys are the group values as Python scalars (``ev.groups[3]``,
+    ``ev.groups["north"]``; NumPy scalars of the same value find them too).
+    """
+
+    def __init__(self, evaluations):
+        self._evaluations = dict(evaluations)
+
+    def __getitem__(self, value):
+        try:
+            return self._evaluations[value]
+        except KeyError:
+            raise KeyError(f"no group {value!r}; the groups are {list(self._evaluations)!r}") from None
+
+    def __iter__(self):
+        return iter(self._evaluations)
+
+    def __len__(self):
+        return len(self._evaluations)
+
+    def __repr__(self):
+        return f"GroupEvaluations({list(self._evaluations)!r})"
+
+
+_SCALAR_NAMES = ("n", "weight_sum", "log_loss", "brier", "positive_rate", "mean_prediction",
+                 "threshold", "tp", "fp", "tn", "fn", "accuracy", "precision", "recall", "f1",
+                 "balanced_accuracy")
+_BINNED_SCALAR_NAMES = ("roc_auc", "roc_auc_error_bound", "average_precision",
+                        "average_precision_error_bound", "ece")
+
+
+def _pandas():
+    try:
+        import pandas
+    except ImportError:
+        raise ImportError("to_frame() needs pandas, which is not installed: pip install pandas") from None
+    return pandas
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Evaluation:
+    """The report of :func:`evaluate` / :meth:`Evaluator.result`.
+
+    All figures are weighted by ``sample_weight`` times the class weight of
+    the element's class part (scikit-learn's ``sample_weight * class_weight[y]``);
+    a soft label ``y`` counts as ``y`` of a positive and ``1 - y`` of a
+    negative. ``W`` below is ``weight_sum``.
+
+    Attributes
+    ----------
+    n : int
+        Number of elements.
+    weight_sum : float
+        Total weight ``W`` (``n`` without weights).
+    log_loss : float
+        Weighted mean binary cross-entropy: ``fastbce.bce`` on the same
+        inputs (``pos_weight`` multiplies the positive part, as there).
+    brier : float
+        Weighted mean of ``(1 - y) p^2 + y (1 - p)^2`` (for 0/1 labels the
+        Brier score ``(y - p)^2`` of scikit-learn's ``brier_score_loss``; for
+        a soft label ``(y - p)^2 + y (1 - y)``, the expected Brier score of
+        a Bernoulli(y) outcome). ``p`` is unclipped.
+    positive_rate, mean_prediction : float
+        Weighted mean label and weighted mean predicted probability.
+    threshold : float
+        A prediction is positive when ``p >= threshold`` (``p = sigmoid(x)``
+        for logits).
+    tp, fp, tn, fn : float
+        Weighted confusion counts at ``threshold``.
+    accuracy, precision, recall, f1, balanced_accuracy : float
+        As scikit-learn's ``accuracy_score``, ``precision_recall_fscore_support
+        (average="binary")`` and ``balanced_accuracy_score``. Where a ratio is
+        undefined (no predicted positives, no positives), precision, recall
+        and F1 are 0.0 without a warning: scikit-learn's value for its default
+        ``zero_division="warn"``. Balanced accuracy is the mean recall over the
+        classes that have weight (as scikit-learn drops a class absent from
+        ``y_true``).
+    bins : int or None
+        The ``bins=`` resolution; the figures below are None without it.
+    roc_auc : float
+        ROC AUC from the per-bin positives and negatives: trapezoids over the
+        bin edges, i.e. a pair in the same bin counts as a tie (1/2). nan
+        without positives or without negatives (as scikit-learn).
+    roc_auc_error_bound : float
+        ``|roc_auc - exact| <= roc_auc_error_bound``, where exact is
+        scikit-learn's ``roc_auc_score`` on the unbinned predictions: only
+        the positive-negative pairs in the same bin can differ, each by at
+        most 1/2, so the bound is half the weighted fraction of those pairs,
+        ``sum_k P_k N_k / (2 P N)``.
+    average_precision : float
+        Average precision (scikit-learn's step-function sum, no
+        interpolation) with thresholds at the bin edges: ``sum_k (P_k / P)
+        precision_k`` over bins with positives, ``precision_k`` the
+        precision when bins ``>= k`` are predicted positive. 0.0 without
+        positives (scikit-learn's value).
+    average_precision_error_bound : float
+        ``|average_precision - exact| <= average_precision_error_bound``:
+        inside bin k the exact precisions lie between ``T / (T + F + N_k)``
+        and ``(T + P_k) / (T + P_k + F)`` (T, F: weighted positives and
+        negatives in the bins above), so the bound is ``sum_k (P_k / P) (hi_k - lo_k)``.
+    ece : float
+        Expected calibration error over the bins: ``sum_k (W_k / W)
+        |mean_predicted_k - observed_rate_k|``.
+    bin_edges : ndarray
+        ``k / bins`` for ``k = 0 .. bins``.
+    bin_positives, bin_negatives : ndarray
+        Weighted positives and negatives per bin (bin ``k`` holds
+        ``min(floor(p bins), bins - 1) == k``, ``p`` unclipped).
+    threshold_table : ThresholdTable
+        Confusion counts, precision, recall, F1, accuracy at each bin edge.
+    reliability : ReliabilityCurve
+        Mean predicted probability vs observed positive rate per non-empty bin.
+    group : object
+        This report's group value (None for the overall report).
+    groups : GroupEvaluations or None
+        With ``groups=``: group value -> its :class:`Evaluation`, sorted by
+        value. None without ``groups=``.
+
+    An empty population (no elements, or zero total weight) has nan figures
+    (and zero counts); :func:`evaluate` warns with a RuntimeWarning, as
+    ``fastbce.bce``'s mean does.
+    """
+    n: int
+    weight_sum: float
+    log_loss: float
+    brier: float
+    positive_rate: float
+    mean_prediction: float
+    threshold: float
+    tp: float
+    fp: float
+    tn: float
+    fn: float
+    accuracy: float
+    precision: float
+    recall: float
+    f1: float
+    balanced_accuracy: float
+    bins: Optional[int] = None
+    roc_auc: Optional[float] = None
+    roc_auc_error_bound: Optional[float] = None
+    average_precision: Optional[float] = None
+    average_precision_error_bound: Optional[float] = None
+    ece: Optional[float] = None
+    bin_edges: Optional[np.ndarray] = None
+    bin_positives: Optional[np.ndarray] = None
+    bin_negatives: Optional[np.ndarray] = None
+    threshold_table: Optional[ThresholdTable] = None
+    reliability: Optional[ReliabilityCurve] = None
+    group: Any = None
+    groups: Optional[GroupEvaluations] = None
+
+    @property
+    def confusion_matrix(self):
+        """``[[tn, fp], [fn, tp]]``, scikit-learn's layout (rows: true class)."""
+        return np.array([[self.tn, self.fp], [self.fn, self.tp]])
+
+    def _scalar_names(self):
+        return _SCALAR_NAMES + (_BINNED_SCALAR_NAMES if self.bins else ())
+
+    def _scalars(self):
+        return {name: (int(getattr(self, name)) if name == "n" else float(getattr(self, name)))
+                for name in self._scalar_names()}
+
+    def to_dict(self):
+        """The report as plain Python values (floats, ints, lists, dicts), for ``json.dumps``.
+
+        Undefined figures are float nan (``json.dumps`` writes ``NaN``).
+        With bins: ``bins``, ``bin_edges``, ``bin_positives``,
+        ``bin_negatives``, ``threshold_table`` and ``reliability`` (dicts of
+        lists). With groups: ``groups``, a list of the group reports, each
+        with its ``group`` value (non-JSON values, such as dates, as strings).
+        """
+        out = {}
+        if self.group is not None:
+            out["group"] = _plain(self.group)
+        out.update(self._scalars())
+        out["bins"] = None if self.bins is None else int(self.bins)
+        if self.bins:
+            out["bin_edges"] = _floats(self.bin_edges)
+            out["bin_positives"] = _floats(self.bin_positives)
+            out["bin_negatives"] = _floats(self.bin_negatives)
+            out["threshold_table"] = self.threshold_table.to_dict()
+            out["reliability"] = self.reliability.to_dict()
+        if self.groups is not None:
+            out["groups"] = [evaluation.to_dict() for evaluation in self.groups.values()]
+        return out
+
+    def to_frame(self):
+        """A pandas DataFrame of the scalar figures: one row per group, then "overall".
+
+        The index (named ``group``) holds the group values and, last, the
+        label ``"overall"`` (a group's own report: one row, its value).
+        Raises ImportError without pandas.
+        """
+        pandas = _pandas()
+        rows = [evaluation for evaluation in (self.groups or {}).values()] + [self]
+        index = [evaluation.group for evaluation in rows[:-1]]
+        index.append("overall" if self.group is None else self.group)
+        frame = pandas.DataFrame([evaluation._scalars() for evaluation in rows],
+                                 index=pandas.Index(index, name="group", dtype=object))
+        return frame
+
+    _REPR_COLUMNS = (("n", "n"), ("log_loss", "log_loss"), ("brier", "brier"),
+                     ("accuracy", "accuracy"), ("precision", "precision"), ("recall", "recall"),
+                     ("f1", "f1"), ("balanced_accuracy", "bal_acc"))
+    _REPR_BINNED = (("roc_auc", "roc_auc"), ("average_precision", "avg_prec"), ("ece", "ece"))
+    _REPR_MAX_GROUPS = 20
+
+    def __repr__(self):
+        columns = self._REPR_COLUMNS + (self._REPR_BINNED if self.bins else ())
+        rows = []
+        groups = list((self.groups or {}).items())
+        if len(groups) > self._REPR_MAX_GROUPS:
+            half = self._REPR_MAX_GROUPS // 2
+            shown = groups[:half] + [(None, None)] + groups[-half:]
+        else:
+            shown = groups
+        for value, evaluation in shown:
+            if evaluation is None:
+                rows.append([f"... {len(groups) - 2 * half} more groups"])
+            else:
+                rows.append([str(value)] + evaluation._repr_cells(columns))
+        rows.append([("overall" if self.group is None else str(self.group))]
+                    + self._repr_cells(columns))
+        header = ["group"] + [title for _, title in columns]
+        widths = [max(len(header[i]), *(len(r[i]) for r in rows if len(r) > 1))
+                  for i in range(len(header))]
+        lines = []
+        where = "" if self.group is None else f" of group {self.group!r}"
+        lines.append(
+            f"Evaluation{where}: n={self.n:,}, weight_sum={self.weight_sum:,.6g}, "
+            f"threshold={self.threshold:g}" + (f", bins={self.bins}" if self.bins else "")
+            + (f", {len(groups)} groups" if self.groups is not None else ""))
+        lines.append(f"  at p >= {self.threshold:g}: tp={self.tp:,.6g} fp={self.fp:,.6g} "
+                     f"tn={self.tn:,.6g} fn={self.fn:,.6g}")
+        lines.append("  " + "  ".join(h.ljust(widths[0]) if i == 0 else h.rjust(widths[i])
+                                      for i, h in enumerate(header)))
+        for row in rows:
+            if len(row) == 1:
+                lines.append("  " + row[0])
+            else:
+                lines.append("  " + "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i])
+                                              for i, c in enumerate(row)))
+        return "\n".join(lines)
+
+    def _repr_cells(self, columns):
+        cells = []
+        for name, _ in columns:
+            value = getattr(self, name)
+            cells.append(f"{value:,}" if name == "n" else f"{value:.4f}")
+        return cells
+
+
+# --------------------------------------------------------------------------
+# Figures from raw sums (vectorized over rows: groups, then overall)
+# --------------------------------------------------------------------------
+
+def _ratio(numerator, denominator, undefined):
+    """numerator / denominator, `undefined` where the denominator is 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator == 0, undefined, numerator / np.where(denominator == 0, 1.0, denominator))
+
+
+def _figures(sums, class_weight, threshold, bins):
+    """Every figure of the report for each row of the raw sums: dict name -> array [R] or [R, ...]."""
+    cw0, cw1 = class_weight
+    weight0, weight1 = cw0 * sums["weight"][:, 0], cw1 * sums["weight"][:, 1]
+    total = weight0 + weight1
+    empty = ~(total > 0)
+    nan = math.nan
+
+    def part_sum(name):
+        return cw0 * sums[name][:, 0] + cw1 * sums[name][:, 1]
+
+    out = {}
+    out["n"] = np.rint(sums["count"][:, 0] + sums["count"][:, 1])
+    out["weight_sum"] = total
+    out["log_loss"] = _ratio(part_sum("loss"), total, nan)
+    out["brier"] = _ratio(part_sum("brier"), total, nan)
+    out["positive_rate"] = _ratio(weight1, total, nan)
+    out["mean_prediction"] = _ratio(part_sum("prob"), total, nan)
+    out["threshold"] = np.full(total.shape, float(threshold))
+    tp, fn = cw1 * sums["above"][:, 1], cw1 * sums["below"][:, 1]
+    fp, tn = cw0 * sums["above"][:, 0], cw0 * sums["below"][:, 0]
+    out.update(tp=tp, fp=fp, tn=tn, fn=fn)
+    out["accuracy"] = _ratio(tp + tn, total, nan)
+    # scikit-learn's precision_recall_fscore_support: precision = tp / pred_sum,
+    # recall = tp / true_sum, F1 = 2 tp / (true_sum + pred_sum); 0 where undefined
+    true_sum, pred_sum = tp + fn, tp + fp
+    out["precision"] = _ratio(tp, pred_sum, 0.0)
+    out["recall"] = _ratio(tp, true_sum, 0.0)
+    out["f1"] = _ratio(2.0 * tp, true_sum + pred_sum, 0.0)
+    # balanced_accuracy_score: mean per-class recall over the classes present
+    has1, has0 = true_sum > 0, (tn + fp) > 0
+    recall1, recall0 = _ratio(tp, true_sum, 0.0), _ratio(tn, tn + fp, 0.0)
+    out["balanced_accuracy"] = _ratio(np.where(has0, recall0, 0.0) + np.where(has1, recall1, 0.0),
+                                      has0.astype(float) + has1.astype(float), nan)
+    if bins:
+        out.update(_binned_figures(sums, class_weight, bins))
+    # an empty population (no weight) has no figures, whatever the conventions above say
+    for name in _SCALAR_NAMES[2:] + (_BINNED_SCALAR_NAMES if bins else ()):
+        if name not in ("threshold", "tp", "fp", "tn", "fn"):
+            out[name] = np.where(empty, nan, out[name])
+    return out
+
+
+def _binned_figures(sums, class_weight, bins):
+    cw0, cw1 = class_weight
+    positives = cw1 * sums["bin_weight"][:, :, 1]           # P_k  [R, K]
+    negatives = cw0 * sums["bin_weight"][:, :, 0]           # N_k
+    prob = cw0 * sums["bin_prob"][:, :, 0] + cw1 * sums["bin_prob"][:, :, 1]
+    rows = positives.shape[0]
+    zero = np.zeros((rows, 1))
+    total_p, total_n = positives.sum(axis=1), negatives.sum(axis=1)
+    nan = math.nan
+    out = {"bin_positives": positives, "bin_negatives": negatives, "bin_prob": prob}
+    # ROC AUC: a positive in bin k beats the negatives below it and ties (1/2)
+    # with those in bin k; the same-bin pairs are the only possible error
+    negatives_below = np.concatenate([zero, np.cumsum(negatives, axis=1)[:, :-1]], axis=1)
+    pairs = total_p * total_n
+    out["roc_auc"] = _ratio((positives * (negatives_below + 0.5 * negatives)).sum(axis=1), pairs, nan)
+    out["roc_auc_error_bound"] = _ratio(0.5 * (positives * negatives).sum(axis=1), pairs, nan)
+    # average precision: bins >= k predicted positive at threshold k / K
+    tp_at = np.cumsum(positives[:, ::-1], axis=1)[:, ::-1]   # bins >= k
+    fp_at = np.cumsum(negatives[:, ::-1], axis=1)[:, ::-1]
+    tp_above = np.concatenate([tp_at[:, 1:], zero], axis=1)  # bins > k
+    fp_above = np.concatenate([fp_at[:, 1:], zero], axis=1)
+    has_p = positives > 0
+    precision_k = _ratio(tp_at, tp_at + fp_at, 0.0)
+    high = _ratio(tp_at, tp_at + fp_above, 1.0)
+    low = _ratio(tp_above, tp_above + fp_at, 1.0)
+    ap = _ratio(np.where(has_p, positives * precision_k, 0.0).sum(axis=1), total_p, 0.0)
+    out["average_precision"] = ap
+    out["average_precision_error_bound"] = _ratio(
+        np.where(has_p, positives * (high - low), 0.0).sum(axis=1), total_p, 0.0)
+    bin_weight = positives + negatives
+    out["ece"] = _ratio(np.abs(prob - positives).sum(axis=1), bin_weight.sum(axis=1), nan)
+    # threshold table at the K + 1 edges
+    tp_t = np.concatenate([tp_at, zero], axis=1)
+    fp_t = np.concatenate([fp_at, zero], axis=1)
+    fn_t = np.concatenate([zero, np.cumsum(positives, axis=1)], axis=1)
+    tn_t = np.concatenate([zero, np.cumsum(negatives, axis=1)], axis=1)
+    total = (total_p + total_n)[:, None]
+    out["table"] = dict(
+        tp=tp_t, fp=fp_t, tn=tn_t, fn=fn_t,
+        precision=_ratio(tp_t, tp_t + fp_t, 0.0),
+        recall=_ratio(tp_t, tp_t + fn_t, 0.0),
+        f1=_ratio(2.0 * tp_t, (tp_t + fn_t) + (tp_t + fp_t), 0.0),
+        accuracy=_ratio(tp_t + tn_t, np.broadcast_to(total, tp_t.shape), nan),
+        fpr=_ratio(fp_t, fp_t + tn_t, nan),
+    )
+    return out
+
+
+def _evaluations(sums, class_weight, threshold, bins, group_values):
+    """Evaluation objects for each row of sums: rows = groups (in order), then overall."""
+    figures = _figures(sums, class_weight, threshold, bins)
+    edges = _read_only(np.arange(bins + 1) / bins) if bins else None
+    evaluations = []
+    for row in range(sums["count"].shape[0]):
+        values = {name: float(figures[name][row]) for name in _SCALAR_NAMES if name != "n"}
+        values["n"] = int(figures["n"][row])
+        if bins:
+            values.update({name: float(figures[name][row]) for name in _BINNED_SCALAR_NAMES})
+            positives, negatives = figures["bin_positives"][row], figures["bin_negatives"][row]
+            weight = positives + negatives
+            nonempty = np.flatnonzero(weight > 0)
+            table = figures["table"]
+            values.update(
+                bins=int(bins), bin_edges=edges,
+                bin_positives=_read_only(positives), bin_negatives=_read_only(negatives),
+                threshold_table=ThresholdTable(
+                    threshold=edges,
+                    **{name: _read_only(table[name][row]) for name in
+                       ("tp", "fp", "tn", "fn", "precision", "recall", "f1", "accuracy", "fpr")}),
+                reliability=ReliabilityCurve(
+                    bin=_read_only(nonempty),
+                    mean_predicted=_read_only(figures["bin_prob"][row][nonempty] / weight[nonempty]),
+                    observed_rate=_read_only(positives[nonempty] / weight[nonempty]),
+                    weight=_read_only(weight[nonempty])),
+            )
+        group = group_values[row] if row < len(group_values) else None
+        evaluations.append(Evaluation(**values, group=group))
+    return evaluations
+
+
+# --------------------------------------------------------------------------
+# Inputs
+# --------------------------------------------------------------------------
+
+def _check_class_weight(class_weight):
+    """None, "balanced", or (w0, w1) from a mapping {0: w0, 1: w1} (a missing class weighs 1)."""
+    if class_weight is None:
+        return None
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise ValueError(f'class_weight must be None, "balanced" or a mapping {{0: w0, 1: w1}}, '
+                             f"got {class_weight!r}")
+        return "balanced"
+    if not isinstance(class_weight, Mapping):
+        raise ValueError(f'class_weight must be None, "balanced" or a mapping {{0: w0, 1: w1}}, '
+                         f"got {type(class_weight).__name__}")
+    pair = [1.0, 1.0]
+    for key, value in class_weight.items():
+        if isinstance(key, (str, bytes)) or key not in (0, 1):
+            raise ValueError(f"class_weight keys must be the classes 0 and 1, got {key!r}")
+        try:
+            weight = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"class_weight[{key!r}] must be a number, got {value!r}") from None
+        if not (weight >= 0 and math.isfinite(weight)):
+            raise ValueError(f"class_weight[{key!r}] must be finite and >= 0, got {value!r}")
+        pair[int(key)] = weight
+    return tuple(pair)
+
+
+def _class_weight_pair(class_weight, count):
+    """(w0, w1) for the report; "balanced" from the overall unweighted class counts."""
+    if class_weight is None:
+        return 1.0, 1.0
+    if class_weight != "balanced":
+        return class_weight
+    # scikit-learn: n_samples / (n_classes * bincount(y)), over the classes present
+    count0, count1 = float(count[0]), float(count[1])
+    present = (count0 > 0) + (count1 > 0)
+    total = count0 + count1
+    return tuple(total / (present * c) if c > 0 else 1.0 for c in (count0, count1))
+
+
+def _check_threshold(threshold):
+    if (isinstance(threshold, bool) or not isinstance(threshold, numbers.Real)
+            or not 0.0 <= threshold <= 1.0):
+        raise ValueError(f"threshold must be a probability in [0, 1], got {threshold!r}")
+    return float(threshold)
+
+
+def _check_bins(bins):
+    if bins is None:
+        return None
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
+        raise ValueError(f"bins must be a positive integer or None, got {bins!r}")
+    return int(bins)
+
+
+def _as_groups(groups):
+    array = np.asarray(groups)
+    if array.dtype.kind in "cV":
+        raise TypeError(f"groups has unsupported dtype {array.dtype}")
+    return array
+
+
+def _code_groups(groups):
+    """(sorted distinct values as Python scalars, int64 slot of each element) of a 1-D array."""
+    if groups.size == 0:
+        return [], np.zeros(0, np.int64)
+    if groups.dtype.kind == "i" or (groups.dtype.kind == "u" and groups.dtype.itemsize < 8):
+        # small integer codes: a bincount instead of a sort
+        low, high = int(groups.min()), int(groups.max())
+        if high - low < max(2 * groups.size, 1 << 16):
+            offset = groups.astype(np.int64) - low
+            present = np.bincount(offset, minlength=high - low + 1) > 0
+            slot_of = np.cumsum(present) - 1
+            return (np.flatnonzero(present) + low).tolist(), slot_of[offset].astype(np.int64)
+    if groups.dtype.kind == "f" and np.isnan(groups).any():
+        raise ValueError(f"groups must not contain NaN (at index {int(np.argmax(np.isnan(groups)))})")
+    try:
+        values, codes = np.unique(groups, return_inverse=True)
+    except TypeError as error:
+        raise TypeError(f"groups values cannot be sorted: {error}") from None
+    return values.tolist(), codes.reshape(-1).astype(np.int64)
+
+
+_UNSET = object()
+
+
+class Evaluator:
+    """Streaming accumulator of the :func:`evaluate` report.
+
+    ``update`` chunks, ``merge`` accumulators (from other processes: it
+    pickles), and ``result()`` gives the report of everything seen: the same,
+    within float64 rounding (1e-12 relative), as one :func:`evaluate` call
+    on the concatenated chunks, and bit-identical for the same chunking.
+    Group values seen in different chunks or accumulators are matched by
+    value; the report lists them sorted. Class weights, including
+    ``"balanced"`` (computed from the class counts of everything seen), are
+    applied in ``result()``.
+
+    Keywords as :func:`evaluate`. With ``eps=None`` each update clips at
+    ``numpy.finfo`` eps of that chunk's prediction dtype (as ``fastbce.bce``).
+    """
+
+    def __init__(self, *, from_logits=False, threshold=0.5, class_weight=None, pos_weight=None,
+                 eps=None, bins=None, num_threads=None):
+        self.from_logits = bool(from_logits)
+        self.threshold = _check_threshold(threshold)
+        self.class_weight = _check_class_weight(class_weight)
+        self.bins = _check_bins(bins)
+        if eps is not None:
+            eps, _ = _check_scalars("mean", 0.0, eps, 1, np.dtype(np.float64))
+        self.eps = eps
+        if num_threads is not None:
+            _check_scalars("mean", 0.0, None, num_threads, np.dtype(np.float64))
+        self.num_threads = num_threads
+        self.pos_weight = None
+        if pos_weight is not None:
+            given = _as_numeric_array(pos_weight, "pos_weight")
+            if given.ndim == 0 and not given > 0:
+                raise ValueError(f"pos_weight = {given.item()!r}: {_REASONS['pos_weight']}")
+            self.pos_weight = given
+        self._grouped = None          # unknown until the first update
+        self._values = []             # group value of each slot, in order of first sight
+        self._slot_of = {}            # group value -> slot
+        self._sums = _zero_sums(0, self.bins)
+
+    def _settings(self):
+        return (self.from_logits, self.threshold, self.class_weight, self.eps, self.bins)
+
+    def __repr__(self):
+        n = int(round(float(self._sums["count"].sum())))
+        groups = f", groups={len(self._values)}" if self._grouped else ""
+        return (f"Evaluator(n={n}{groups}, from_logits={self.from_logits}, threshold={self.threshold}, "
+                f"class_weight={self.class_weight!r}, bins={self.bins})")
+
+    def _check_grouping(self, grouped):
+        if self._grouped is not None and self._grouped != grouped:
+            raise ValueError(
+                "every update of an Evaluator must pass groups= or none must: this one has "
+                + ("no groups after updates with groups" if self._grouped else "groups after updates without"))
+
+    def _slots(self, values):
+        """Accumulator slots of these group values, adding the new ones."""
+        new = [value for value in values if value not in self._slot_of]
+        if new and self._values:
+            try:
+                new[0] < self._values[0], self._values[0] < new[0]
+            except TypeError:
+                raise TypeError(f"group values {self._values[0]!r} and {new[0]!r} cannot be "
+                                f"sorted together: use one type of group value") from None
+        if new:
+            for value in new:
+                self._slot_of[value] = len(self._values)
+                self._values.append(value)
+            grow = len(new)
+            for name, array in self._sums.items():
+                self._sums[name] = np.concatenate([array, np.zeros((grow,) + array.shape[1:])])
+        return np.array([self._slot_of[value] for value in values], dtype=np.int64)
+
+    def update(self, y_true, y_pred, sample_weight=None, groups=None):
+        """Add a chunk (inputs as :func:`evaluate`); returns the Evaluator.
+
+        A chunk with an invalid value raises as ``fastbce.bce`` does and
+        leaves the Evaluator unchanged."""
+        grouped = groups is not None
+        self._check_grouping(grouped)
+        labels, _, _ = _as_labels(y_true)
+        predictions_given, predictions = _as_predictions(y_pred)
+        dtype = predictions.dtype
+        eps = self.eps if self.eps is not None else _DEFAULT_EPS[dtype.char]
+        weights_given = weights = None
+        if sample_weight is not None:
+            weights_given = weights = _as_numeric_array(sample_weight, "sample_weight")
+            if not _is_kernel_float(weights.dtype):
+                weights = weights.astype(dtype)
+        pos_weights = None
+        if self.pos_weight is not None:
+            _, pos_weights = _as_weights(self.pos_weight, "pos_weight", dtype)
+        group_array = _as_groups(groups) if grouped else None
+        shape = _broadcast_shape(
+            y_true=labels, y_pred=predictions, sample_weight=weights,
+            pos_weight=pos_weights if pos_weights is not None and pos_weights.ndim else None,
+            groups=group_array)
+
+        def flat(array):
+            return np.broadcast_to(array, shape).reshape(-1)
+
+        if grouped:
+            values, codes = _code_groups(flat(group_array))
+        else:
+            values, codes = [None], None
+        sums = _raw_sums(
+            flat(labels), flat(predictions), None if weights is None else flat(weights),
+            None if pos_weights is None else (pos_weights if pos_weights.ndim == 0 else flat(pos_weights)),
+            from_logits=self.from_logits, eps=eps, threshold=self.threshold, codes=codes,
+            n_groups=len(values), bins=self.bins, num_threads=self.num_threads,
+            given={"y_true": labels, "y_pred": predictions_given, "sample_weight": weights_given,
+                   "pos_weight": self.pos_weight},
+            shape=shape)
+        self._grouped = grouped
+        self._add(values, sums)
+        return self
+
+    def _add(self, values, sums):
+        slots = self._slots(values)
+        for name in self._sums:
+            self._sums[name][slots] += sums[name]
+
+    def merge(self, other):
+        """Add another Evaluator's data into this one (in place); returns this Evaluator.
+
+        The settings (from_logits, threshold, class_weight, pos_weight, eps,
+        bins) must match; groups are matched by value."""
+        if not isinstance(other, Evaluator):
+            raise TypeError(f"can only merge an Evaluator, got {type(other).__name__}")
+        mismatched = [name for name, a, b in zip(
+            ("from_logits", "threshold", "class_weight", "eps", "bins"),
+            self._settings(), other._settings()) if a != b]
+        if not _same_pos_weight(self.pos_weight, other.pos_weight):
+            mismatched.append("pos_weight")
+        if mismatched:
+            raise ValueError(f"cannot merge Evaluators with different settings: {', '.join(mismatched)}")
+        if other._grouped is None:
+            return self
+        self._check_grouping(other._grouped)
+        values = list(other._values)
+        sums = {name: array.copy() for name, array in other._sums.items()}
+        self._grouped = other._grouped
+        self._add(values, sums)
+        return self
+
+    def result(self):
+        """The :class:`Evaluation` of everything seen so far."""
+        return self._result(stacklevel=3)
+
+    def _result(self, stacklevel):
+        if not self._grouped:
+            sums = self._sums if self._values else _zero_sums(1, self.bins)
+            values = []
+        else:
+            order = sorted(range(len(self._values)), key=self._values.__getitem__)
+            values = [self._values[slot] for slot in order]
+            sums = {}
+            for name, array in self._sums.items():
+                by_value = array[order]
+                sums[name] = np.concatenate([by_value, by_value.sum(axis=0, keepdims=True)])
+        class_weight = _class_weight_pair(self.class_weight, sums["count"][-1])
+        evaluations = _evaluations(sums, class_weight, self.threshold, self.bins, values)
+        overall = evaluations[-1]
+        if values:
+            object.__setattr__(overall, "groups",
+                               GroupEvaluations(zip(values, evaluations[:-1])))
+        elif self._grouped:
+            object.__setattr__(overall, "groups", GroupEvaluations({}))
+        _warn_empty(overall, values, evaluations[:-1], stacklevel + 1)
+        return overall
+
+
+def _same_pos_weight(a, b):
+    if a is None or b is None:
+        return a is None and b is None
+    return a.shape == b.shape and bool(np.array_equal(a, b))
+
+
+def _warn_empty(overall, values, group_evaluations, stacklevel):
+    if not overall.weight_sum > 0:
+        what = "empty input" if overall.n == 0 else "input with zero total weight"
+        warnings.warn(f"evaluation of {what}: the figures are nan", RuntimeWarning,
+                      stacklevel=stacklevel)
+        return
+    empty = [value for value, evaluation in zip(values, group_evaluations)
+             if not evaluation.weight_sum > 0]
+    if empty:
+        shown = ", ".join(map(repr, empty[:10])) + (", ..." if len(empty) > 10 else "")
+        warnings.warn(f"{len(empty)} group(s) with zero total weight ({shown}): their figures are nan",
+                      RuntimeWarning, stacklevel=stacklevel)
+
+
+def evaluate(y_true, y_pred, *, from_logits=False, threshold=0.5, sample_weight=None,
+             class_weight=None, pos_weight=None, eps=None, groups=None, bins=None,
+             num_threads=None):
+    """Evaluation report of binary predictions in one pass: an :class:`Evaluation`.
+
+    Log loss (as :func:`fastbce.bce`), Brier score, confusion counts at
+    ``threshold`` and accuracy, precision, recall, F1 and balanced accuracy
+    (scikit-learn's definitions); with ``bins=`` also ROC AUC and average
+    precision at that resolution (with error bounds against the exact
+    values), a threshold table, a reliability curve and the expected
+    calibration error; with ``groups=`` every figure per group too.
+
+    Parameters
+    ----------
+    y_true, y_pred, sample_weight, pos_weight, eps, num_threads
+        As :func:`fastbce.bce` (same validation and errors). Inputs of any
+        number of dimensions are read as one flat population.
+        ``pos_weight`` affects the log loss only.
+    from_logits : bool
+        ``y_pred`` are logits; probability figures use ``p = sigmoid(x)``.
+    threshold : float in [0, 1]
+        A prediction is positive when ``p >= threshold``.
+    class_weight : None, "balanced" or {0: w0, 1: w1}
+        As scikit-learn: every figure weighs an element by ``sample_weight *
+        class_weight[y]`` (a soft label's parts by their class's weight);
+        ``"balanced"`` is ``n / (n_classes * count(class))`` over the classes
+        present, from the overall unweighted counts (also for the groups). A
+        class missing from the mapping weighs 1.
+    groups : array-like, optional
+        Group of each element (integers, strings, anything ``numpy.unique``
+        sorts), broadcast against the inputs. The report's ``groups`` maps
+        each value to its own :class:`Evaluation`, sorted by value.
+    bins : int, optional
+        Number of equal-width probability bins on [0, 1] for the ranking and
+        calibration figures.
+
+    Returns
+    -------
+    Evaluation
+        See :class:`Evaluation` for each figure and its convention. An empty
+        population gives nan figures with a RuntimeWarning (as bce's mean).
+    """
+    evaluator = Evaluator(from_logits=from_logits, threshold=threshold, class_weight=class_weight,
+                          pos_weight=pos_weight, eps=eps, bins=bins, num_threads=num_threads)
+    evaluator.update(y_true, y_pred, sample_weight=sample_weight, groups=groups)
+    return evaluator._result(stacklevel=3)
