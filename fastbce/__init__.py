@@ -4,10 +4,18 @@
     >>> round(fastbce.bce([1, 0, 1, 0], [0.9, 0.2, 0.8, 0.4]), 4)
     0.2656
 
-Public API: :func:`bce`, :func:`bce_grad`, :func:`bce_and_grad`.
+Public API: :func:`bce`, :func:`bce_grad`, :func:`bce_and_grad`;
+:func:`evaluate` (one-pass report), :class:`Evaluator` (streaming) and
+:func:`evaluate_file`; :func:`grad_hess` (boosting objectives, see
+:mod:`fastbce.boosting`); the element-wise :func:`sigmoid`,
+:func:`log_sigmoid` and :func:`softplus`. Drop-in modules:
+:mod:`fastbce.metrics` (scikit-learn's ``log_loss``), :mod:`fastbce.torch`
+(PyTorch's BCE losses), :mod:`fastbce.dask` (Dask arrays and DataFrames).
 """
-from ._api import bce, bce_and_grad, bce_grad
+from ._api import bce, bce_and_grad, bce_grad, grad_hess, log_sigmoid, sigmoid, softplus
+from ._evaluate import Evaluation, Evaluator, evaluate
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-__all__ = ["bce", "bce_grad", "bce_and_grad", "__version__"]
+__all__ = ["bce", "bce_grad", "bce_and_grad", "grad_hess", "sigmoid", "log_sigmoid", "softplus",
+           "evaluate", "Evaluation", "Evaluator", "__version__"]

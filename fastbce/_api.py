@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _kernels
 
-__all__ = ["bce", "bce_grad", "bce_and_grad"]
+__all__ = ["bce", "bce_grad", "bce_and_grad", "grad_hess", "sigmoid", "log_sigmoid", "softplus"]
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -194,8 +194,9 @@ def _invalid_value_error(name, array, shape, flat_index, from_logits):
 
 
 def _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
-         label_smoothing, eps, out, num_threads, want_loss, want_grad):
-    """Validate, then one fused kernel pass. Returns (loss, grad)."""
+         label_smoothing, eps, out, num_threads, want_loss, want_grad, want_hess=False):
+    """Validate, then one fused kernel pass. Returns (loss, grad), or
+    (grad, hess) with want_hess (logits, reduction "none")."""
     labels_given, labels, label_type = _as_labels(y_true)
     predictions_given, predictions = _as_predictions(y_pred)
     dtype = predictions.dtype
@@ -229,6 +230,7 @@ def _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
                     if out is not None and not want_grad else np.empty(shape, dtype))
     if want_grad:
         grad_out = _check_out(out, shape, dtype, "the gradient") if out is not None else np.empty(shape, dtype)
+    hess_out = np.empty(shape, dtype) if want_hess else None
 
     mean = reduction == "mean"
     # with weights, the mean's divisor sum(w) comes out of the same pass, so
@@ -237,7 +239,7 @@ def _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
     loss_sum = weight_sum = 0.0
     if size:
         threads = 1 if size < SERIAL_BELOW else num_threads
-        operands = _coalesced_views(shape, [labels, predictions, weights, pos_weights, loss_out, grad_out])
+        operands = _coalesced_views(shape, [labels, predictions, weights, pos_weights, loss_out, grad_out, hess_out])
         *leading, rows, cols = operands[1].shape
         kernel = _KERNELS[label_type, dtype.char, (dtype if weights is None else weights.dtype).char]
         # inputs that do not coalesce to 2-D run one 2-D slice at a time
@@ -263,6 +265,8 @@ def _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
         with np.errstate(divide="ignore", invalid="ignore"):
             np.multiply(grad_out, 1.0 / divisor if divisor else math.nan, out=grad_out)
 
+    if want_hess:
+        return grad_out, hess_out
     loss = None
     if want_loss:
         if reduction == "sum":
@@ -370,3 +374,80 @@ def bce_and_grad(y_true, y_pred, *, from_logits=False, reduction="mean", sample_
 
 for _function in (bce, bce_grad, bce_and_grad):
     _function.__doc__ += _KEYWORDS_DOC
+
+
+def grad_hess(y_true, raw_score, *, sample_weight=None, pos_weight=None, label_smoothing=0.0,
+              num_threads=None):
+    """Gradient and hessian of the element-wise BCE loss in logit space, in one pass.
+
+    What a gradient-boosting custom objective returns (see
+    :mod:`fastbce.boosting` for XGBoost and LightGBM): with ``s =
+    sigmoid(raw_score)`` and ``c = 1 + (pw - 1) * y``,
+
+        grad = w * (c * s - pw * y)           (as ``bce_grad(..., from_logits=True, reduction="none")``)
+        hess = w * c * s * (1 - s)            (computed as s' * (1 - s') with s' = sigmoid(-|x|): no cancellation)
+
+    Labels, weights, ``pos_weight`` and ``label_smoothing`` are read, broadcast
+    and validated as in :func:`bce` (``raw_score`` as logits). Returns
+    ``(grad, hess)``, two arrays of the broadcast shape in ``raw_score``'s
+    float dtype (float32/float64; other dtypes are converted to float64).
+    """
+    return _run(y_true, raw_score, True, "none", sample_weight, pos_weight, label_smoothing,
+                None, None, num_threads, want_loss=False, want_grad=True, want_hess=True)
+
+
+_ELEMENTWISE_KERNELS = _kernels.elementwise_kernels()
+
+
+def _elementwise(name, x, out, num_threads):
+    values = _as_numeric_array(x, "x")
+    if not _is_kernel_float(values.dtype):
+        values = values.astype(np.float64)
+    _, num_threads = _check_scalars("mean", 0.0, None, num_threads, values.dtype)
+    if out is None:
+        out = np.empty(values.shape, values.dtype)
+    else:
+        _check_out(out, values.shape, values.dtype, f"{name}({values.dtype} input)")
+    if values.size:
+        threads = 1 if values.size < SERIAL_BELOW else num_threads
+        operands = _coalesced_views(values.shape, [values, out])
+        *leading, _, _ = operands[0].shape
+        pieces = [operands] if not leading else [[a[index] for a in operands] for index in np.ndindex(*leading)]
+        kernel = _ELEMENTWISE_KERNELS[values.dtype.char]
+        for source, destination in pieces:
+            kernel(name, source, destination, threads)
+    return out if values.ndim else out[()]
+
+
+_ELEMENTWISE_DOC = """
+    Element-wise over any array-like (float32 and float64 in their own type,
+    other dtypes converted to float64), with the same vectorized exp/log1p as
+    the BCE kernels, multithreaded above {serial_below} elements. NaN gives
+    NaN. ``out``: an array of the input's shape and float dtype to write into
+    (it may be the input itself). Returns an array (a NumPy scalar for a
+    0-d input).
+""".replace("{serial_below}", f"{SERIAL_BELOW:,}")
+
+
+def sigmoid(x, *, out=None, num_threads=None):
+    """The logistic function ``1 / (1 + exp(-x))`` (``scipy.special.expit``),
+    computed from ``exp(-|x|)``: no overflow, full relative precision on both
+    sides (``sigmoid(-800)`` is a tiny positive number or 0, never NaN)."""
+    return _elementwise("sigmoid", x, out, num_threads)
+
+
+def log_sigmoid(x, *, out=None, num_threads=None):
+    """``log(sigmoid(x)) = -softplus(-x)`` (``scipy.special.log_expit``,
+    ``torch.nn.functional.logsigmoid``), stable for every ``x``: ``-x`` for
+    very negative ``x``, ``-exp(-x)`` for large ``x``, 0 at ``+inf``."""
+    return _elementwise("log_sigmoid", x, out, num_threads)
+
+
+def softplus(x, *, out=None, num_threads=None):
+    """``log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|))`` (``numpy.logaddexp(0,
+    x)``, ``torch.nn.functional.softplus``), stable for every ``x``."""
+    return _elementwise("softplus", x, out, num_threads)
+
+
+for _function in (sigmoid, log_sigmoid, softplus):
+    _function.__doc__ += _ELEMENTWISE_DOC

@@ -25,7 +25,9 @@ from typing import Any, Optional
 
 import numpy as np
 
+from . import _kernels
 from ._api import (
+    SERIAL_BELOW,
     _DEFAULT_EPS,
     _REASONS,
     _as_labels,
@@ -45,6 +47,8 @@ __all__ = ["evaluate", "Evaluation", "Evaluator", "GroupEvaluations", "Threshold
 # element weighted by 1 - y, part 1 = by y), and with bins=K [G, K, 2].
 SUM_NAMES = ("count", "weight", "loss", "brier", "prob", "above", "below")
 BIN_SUM_NAMES = ("bin_weight", "bin_prob")
+# the kernel filling them, by (label type name, prediction dtype char, weight dtype char)
+_EVALUATE_KERNELS = _kernels.kernels_by_type(name="evaluate_kernel")
 
 
 def _zero_sums(n_groups, bins):
@@ -90,12 +94,31 @@ def _raw_sums(labels, predictions, weights, pos_weights, *, from_logits, eps, th
     if pos_weights is not None and pos_weights.ndim == 0 and not pos_weights > 0:
         value = (given or {}).get("pos_weight", pos_weights)
         raise ValueError(f"pos_weight = {np.asarray(value).item()!r}: {_REASONS['pos_weight']}")
-    # SWITCH POINT: the compiled kernel replaces this call (same arguments,
-    # same sums, the same (first bad index, operand name) report);
-    # tests/evaluate_oracle.py keeps the float64 oracle that checks it.
-    sums, bad_index, bad_operand = _raw_sums_numpy(
-        labels, predictions, weights, pos_weights, from_logits=from_logits, eps=eps,
-        threshold=threshold, codes=codes, n_groups=n_groups, bins=bins)
+    _, kernel_labels, label_type = _as_labels(labels)
+    dtype = predictions.dtype
+    if weights is not None and not _is_kernel_float(weights.dtype):
+        weights = weights.astype(dtype)
+    pos_weight_value = 1.0
+    if pos_weights is not None and pos_weights.ndim == 0:
+        pos_weight_value, pos_weights = float(pos_weights), None
+    elif pos_weights is not None and pos_weights.dtype != dtype:
+        pos_weights = pos_weights.astype(dtype)
+    weight_char = (dtype if weights is None else weights.dtype).char
+    kernel = _EVALUATE_KERNELS[label_type, dtype.char, weight_char]
+    size = predictions.shape[0]
+    threads = _kernels.max_threads() if num_threads is None else num_threads
+    # one row per group: the SUM_NAMES pairs, then per bin (w (1-y), w y, w (1-y) p, w y p)
+    table = np.zeros((n_groups, 2 * len(SUM_NAMES) + 4 * (bins or 0)))
+    bad_index, bad_operand = kernel(
+        kernel_labels[None], predictions[None], None if weights is None else weights[None],
+        None if pos_weights is None else pos_weights[None], None if codes is None else codes[None],
+        table, from_logits, pos_weight_value, eps, threshold, bins or 0,
+        1 if size < SERIAL_BELOW else threads)
+    sums = {name: table[:, 2 * k:2 * k + 2] for k, name in enumerate(SUM_NAMES)}
+    if bins:
+        per_bin = table[:, 2 * len(SUM_NAMES):].reshape(n_groups, bins, 4)
+        sums["bin_weight"] = per_bin[:, :, 0:2]
+        sums["bin_prob"] = per_bin[:, :, 2:4]
     if bad_index >= 0:
         operands = {"y_true": labels, "y_pred": predictions, "sample_weight": weights,
                     "pos_weight": pos_weights}
@@ -105,109 +128,6 @@ def _raw_sums(labels, predictions, weights, pos_weights, *, from_logits, eps, th
         raise _invalid_value_error(bad_operand, array, shape if shape is not None else labels.shape,
                                    bad_index, from_logits)
     return sums
-
-
-# The interim NumPy implementation (until the kernel lands): float64
-# throughout, in blocks so that the temporaries stay small. The blocking is
-# fixed, so the sums are deterministic.
-_NUMPY_BLOCK = 1 << 16
-
-
-def _first_invalid(y, p, w, pw, from_logits):
-    """(index, operand name) of the first invalid element of a block, or (-1, None).
-
-    At one index the operands are checked in bce's order: y_true, y_pred,
-    sample_weight, pos_weight."""
-    checks = [("y_true", ~((y >= 0) & (y <= 1))),
-              ("y_pred", np.isnan(p) if from_logits else ~((p >= 0) & (p <= 1)))]
-    if w is not None:
-        checks.append(("sample_weight", ~(w >= 0)))
-    if pw is not None and pw.ndim:
-        checks.append(("pos_weight", ~(pw > 0)))
-    bad = checks[0][1]
-    for _, flags in checks[1:]:
-        bad = bad | flags
-    if not bad.any():
-        return -1, None
-    index = int(np.argmax(bad))
-    return index, next(name for name, flags in checks if flags[index])
-
-
-def _element_terms(y, p, w, pw, from_logits, eps, threshold):
-    """Per-element float64 terms of the raw sums for one block: dict name -> (part0, part1)."""
-    negative = 1.0 - y
-    weight0 = negative if w is None else w * negative
-    weight1 = y if w is None else w * y
-    if from_logits:
-        x = p
-        e = np.exp(-np.abs(x))
-        log1p_e = np.log1p(e)
-        loss0 = np.maximum(x, 0.0) + log1p_e   # softplus(x) = -log(1 - sigmoid(x))
-        loss1 = np.maximum(-x, 0.0) + log1p_e  # softplus(-x) = -log(sigmoid(x))
-        p = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-    else:
-        clipped = np.clip(p, eps, 1.0 - eps)
-        loss0 = -np.log1p(-clipped)
-        loss1 = -np.log(clipped)
-    factor1 = weight1 if pw is None else weight1 * pw
-    above = p >= threshold
-    with np.errstate(invalid="ignore"):
-        terms = {
-            "count": (negative, y),
-            "weight": (weight0, weight1),
-            # 0 * inf (an infinite logit with a zero factor) is 0, not NaN
-            "loss": (np.where(weight0 == 0, 0.0, weight0 * loss0),
-                     np.where(factor1 == 0, 0.0, factor1 * loss1)),
-            "brier": (weight0 * p * p, weight1 * (1.0 - p) * (1.0 - p)),
-            "prob": (weight0 * p, weight1 * p),
-            "above": (np.where(above, weight0, 0.0), np.where(above, weight1, 0.0)),
-            "below": (np.where(above, 0.0, weight0), np.where(above, 0.0, weight1)),
-        }
-    return terms, p, weight0, weight1
-
-
-def _raw_sums_numpy(labels, predictions, weights, pos_weights, *, from_logits, eps, threshold,
-                    codes, n_groups, bins):
-    """NumPy implementation of :func:`_raw_sums`: (sums, bad_index, bad_operand)."""
-    sums = _zero_sums(n_groups, bins)
-    size = predictions.shape[0]
-    scalar_pw = None if pos_weights is None or pos_weights.ndim else np.float64(pos_weights)
-    for start in range(0, size, _NUMPY_BLOCK):
-        block = slice(start, min(start + _NUMPY_BLOCK, size))
-        y = labels[block].astype(np.float64)
-        p = predictions[block].astype(np.float64)
-        w = None if weights is None else weights[block].astype(np.float64)
-        pw = scalar_pw if scalar_pw is not None else (
-            None if pos_weights is None else pos_weights[block].astype(np.float64))
-        bad_index, bad_operand = _first_invalid(y, p, w, None if scalar_pw is not None else pw,
-                                                from_logits)
-        if bad_index >= 0:
-            return sums, start + bad_index, bad_operand
-        terms, p, weight0, weight1 = _element_terms(y, p, w, pw, from_logits, eps, threshold)
-        if bins:
-            bin_index = np.minimum((p * bins).astype(np.int64), bins - 1)
-            terms["bin_weight"] = (weight0, weight1)
-            terms["bin_prob"] = (weight0 * p, weight1 * p)
-        if codes is None:
-            for name, parts in terms.items():
-                if name in BIN_SUM_NAMES:
-                    for c, part in enumerate(parts):
-                        sums[name][0, :, c] += np.bincount(bin_index, weights=part, minlength=bins)
-                else:
-                    for c, part in enumerate(parts):
-                        sums[name][0, c] += part.sum()
-        else:
-            slots = codes[block]
-            if bins:
-                cells = slots * bins + bin_index
-            for name, parts in terms.items():
-                for c, part in enumerate(parts):
-                    if name in BIN_SUM_NAMES:
-                        sums[name][:, :, c] += np.bincount(
-                            cells, weights=part, minlength=n_groups * bins).reshape(n_groups, bins)
-                    else:
-                        sums[name][:, c] += np.bincount(slots, weights=part, minlength=n_groups)
-    return sums, -1, None
 
 
 # --------------------------------------------------------------------------

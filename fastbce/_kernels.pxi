@@ -16,12 +16,14 @@
 from cython.parallel cimport prange
 from libc.stdint cimport uint8_t, int8_t, uint16_t, int16_t, int32_t, int64_t
 from libc.stdlib cimport malloc, free
+from libc.string cimport memset
 
 from fastbce._math cimport (
     floating, half_to_float, smooth_label, clip_probability, loss_probability, grad_probability,
     loss_probability_binary, grad_probability_binary,
     loss_logit, grad_logit, loss_and_grad_logit, invalid_label, invalid_probability, invalid_logit,
-    invalid_sample_weight, invalid_pos_weight,
+    invalid_sample_weight, invalid_pos_weight, times_or_zero, sigmoid_, softplus_, log_sigmoid_,
+    grad_hess_logit, logit_parts, probability_parts,
 )
 
 cdef extern from "_omp.h" nogil:
@@ -64,6 +66,38 @@ cdef enum:
     BLOCK = 16 * CHUNK       # elements per partial sum, fixed whatever the thread count
     BLOCKS_PER_ROUND = 4096  # blocks per parallel round: bounds the partials' memory
     LANES = 8                # independent float64 accumulators in a block
+    PARTIALS_PER_ROUND = 1 << 22  # float64 partials a round may hold (32 MB)
+
+# what a pass computes (Job.mode)
+cdef enum:
+    MODE_BCE                 # loss (summed or element-wise) and/or gradient (and hessian)
+    MODE_ELEMENTWISE         # one of the functions below, element-wise
+    MODE_EVALUATE            # the evaluation report's sums
+
+# MODE_ELEMENTWISE functions
+cdef enum:
+    FUNCTION_SIGMOID
+    FUNCTION_LOG_SIGMOID
+    FUNCTION_SOFTPLUS
+ELEMENTWISE_FUNCTIONS = {"sigmoid": FUNCTION_SIGMOID, "log_sigmoid": FUNCTION_LOG_SIGMOID,
+                         "softplus": FUNCTION_SOFTPLUS}
+
+# MODE_EVALUATE: the sums kept per group, each split in a negative part (the
+# element counts with factor 1 - y) and a positive part (factor y); their
+# order in a group's row of the output (see fastbce/_evaluate.py)
+cdef enum:
+    SUM_COUNT = 0            # 1 - y, y (unweighted)
+    SUM_WEIGHT = 2           # w (1 - y), w y
+    SUM_LOSS = 4             # w (1 - y) (-log(1 - p)), w pw y (-log p)
+    SUM_BRIER = 6            # w (1 - y) p^2, w y (1 - p)^2
+    SUM_PROB = 8             # w (1 - y) p, w y p
+    SUM_ABOVE = 10           # w (1 - y), w y where p >= threshold
+    SUM_BELOW = 12           # ... where p < threshold
+    N_SUMS = 14
+    N_BIN_SUMS = 4           # per bin: w (1 - y), w y, w (1 - y) p, w y p
+    EVAL_CHUNK = 256         # elements per evaluation chunk: its N_SUMS buffers stay in L1
+SUM_NAMES = ("count", "weight", "loss", "brier", "prob", "above", "below")
+BIN_SUM_NAMES = ("bin_weight", "bin_prob")
 
 # which argument holds the first invalid element
 OPERAND_NAMES = ("y_true", "y_pred", "sample_weight", "pos_weight")
@@ -76,14 +110,21 @@ cdef struct Strided:
 
 
 cdef struct Job:
-    Strided y_true, y_pred, sample_weight, pos_weight, loss, grad
+    int mode                 # MODE_*
+    Strided y_true, y_pred, sample_weight, pos_weight, loss, grad, hess, codes
     Py_ssize_t rows, cols
+    Py_ssize_t block_len     # elements per block (a multiple of CHUNK), fixed by the inputs
+    Py_ssize_t partial_size  # float64 partials per block
     bint from_logits
     bint want_loss           # compute the element-wise loss
     bint reduce_loss         # ... and sum it (else write it to `loss`)
-    bint want_grad           # write the gradient to `grad`
+    bint want_grad           # write the gradient to `grad` (and the hessian to `hess`)
     double pos_weight_value  # used when pos_weight.data is NULL
     double eps, keep, half_smoothing, grad_scale
+    int function             # MODE_ELEMENTWISE: FUNCTION_*
+    double threshold         # MODE_EVALUATE: a prediction is positive when p >= threshold
+    Py_ssize_t n_bins        # MODE_EVALUATE: equal-width bins of p on [0, 1] (0: none)
+    Py_ssize_t group_stride  # MODE_EVALUATE: N_SUMS + N_BIN_SUMS * n_bins
 
 
 def openmp_enabled():
@@ -205,7 +246,7 @@ cdef inline bint labels_are_binary(const label_t* y, const floating* kind, Py_ss
 
 cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
                           const floating* w, const floating* pw,
-                          floating* loss, floating* grad, Py_ssize_t n) noexcept nogil:
+                          floating* loss, floating* grad, floating* hess, Py_ssize_t n) noexcept nogil:
     """Loss and/or gradient of n contiguous elements; nonzero if any input is invalid.
 
     One loop per (input kind, outputs): each is branch-free, so that the
@@ -215,11 +256,18 @@ cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
     cdef floating keep = <floating> job.keep
     cdef floating half_smoothing = <floating> job.half_smoothing
     cdef floating scale = <floating> job.grad_scale
-    cdef floating label, prob, unscaled_grad
+    cdef floating label, prob, unscaled_grad, unscaled_hess
     cdef int bad = 0
     cdef Py_ssize_t j
     if job.from_logits:
-        if grad == NULL:
+        if hess != NULL:
+            for j in range(n):
+                label = label_value(y[j], p)
+                bad |= invalid_inputs(label, p[j], w[j], pw[j], True)
+                label = smooth_label(label, keep, half_smoothing)
+                grad[j] = scale * grad_hess_logit(label, p[j], w[j], pw[j], &unscaled_hess)
+                hess[j] = scale * unscaled_hess
+        elif grad == NULL:
             for j in range(n):
                 label = label_value(y[j], p)
                 bad |= invalid_inputs(label, p[j], w[j], pw[j], True)
@@ -283,16 +331,16 @@ cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
 
 # The *_kind arguments below are NULL pointers that only pick the fused
 # specialization (the data pointers travel untyped in the Job).
-cdef int process_block(const Job* job, label_t* label_kind, floating* float_kind, const weight_t* weight_kind,
-                       Py_ssize_t start, Py_ssize_t stop,
-                       double* loss_sum, double* weight_sum) noexcept nogil:
-    """One block [start, stop): its loss and weight sums; nonzero if any input is invalid."""
+cdef int bce_block(const Job* job, label_t* label_kind, floating* float_kind, const weight_t* weight_kind,
+                   Py_ssize_t start, Py_ssize_t stop, double* partial) noexcept nogil:
+    """One block [start, stop): partial = (loss sum, weight sum); nonzero if any input is invalid."""
     cdef label_t y_buffer[CHUNK]
     cdef floating p_buffer[CHUNK]
     cdef floating w_buffer[CHUNK]
     cdef floating pw_buffer[CHUNK]
     cdef floating loss_buffer[CHUNK]
     cdef floating grad_buffer[CHUNK]
+    cdef floating hess_buffer[CHUNK]
     cdef double loss_lanes[LANES]
     cdef double weight_lanes[LANES]
     cdef const label_t* y
@@ -301,9 +349,11 @@ cdef int process_block(const Job* job, label_t* label_kind, floating* float_kind
     cdef const floating* pw
     cdef floating* loss
     cdef floating* grad
+    cdef floating* hess
     cdef Py_ssize_t chunk, n, k, cols = job.cols
     cdef bint has_weight = job.sample_weight.data != NULL
     cdef bint has_pos_weight_array = job.pos_weight.data != NULL
+    cdef bint want_hess = job.hess.data != NULL
     cdef int bad = 0
     for k in range(LANES):
         loss_lanes[k] = 0
@@ -328,6 +378,7 @@ cdef int process_block(const Job* job, label_t* label_kind, floating* float_kind
             pw = gather(&job.pos_weight, cols, chunk, n, pw_buffer)
         loss = NULL
         grad = NULL
+        hess = NULL
         if job.want_loss:
             if job.reduce_loss:
                 loss = &loss_buffer[0]
@@ -335,7 +386,9 @@ cdef int process_block(const Job* job, label_t* label_kind, floating* float_kind
                 loss = destination(&job.loss, cols, chunk, n, loss_buffer)
         if job.want_grad:
             grad = destination(&job.grad, cols, chunk, n, grad_buffer)
-        bad |= bce_chunk(job, y, p, w, pw, loss, grad, n)
+        if want_hess:
+            hess = destination(&job.hess, cols, chunk, n, hess_buffer)
+        bad |= bce_chunk(job, y, p, w, pw, loss, grad, hess, n)
         if job.want_loss:
             if job.reduce_loss:
                 add_to_lanes(loss, n, loss_lanes)
@@ -343,12 +396,187 @@ cdef int process_block(const Job* job, label_t* label_kind, floating* float_kind
                 scatter(&job.loss, cols, chunk, n, loss)
         if grad == &grad_buffer[0]:
             scatter(&job.grad, cols, chunk, n, grad)
+        if hess == &hess_buffer[0]:
+            scatter(&job.hess, cols, chunk, n, hess)
         if has_weight:
             add_to_lanes(w, n, weight_lanes)
         chunk += n
-    loss_sum[0] = sum_lanes(loss_lanes)
-    weight_sum[0] = sum_lanes(weight_lanes) if has_weight else <double> (stop - start)
+    partial[0] = sum_lanes(loss_lanes)
+    partial[1] = sum_lanes(weight_lanes) if has_weight else <double> (stop - start)
     return bad
+
+
+cdef inline void store_terms(floating label, floating prob, floating neg_log_p, floating neg_log_not_p,
+                             floating w, floating pw, floating threshold, floating bins,
+                             floating* sums, int* bin_of, Py_ssize_t j) noexcept nogil:
+    """Element j's terms of the report's sums: sums[k * EVAL_CHUNK + j] for
+    each SUM_* k, and its bin min(floor(prob * bins), bins - 1)."""
+    cdef floating one = 1, zero = 0
+    cdef floating wn = w * (one - label)
+    cdef floating wp = w * label
+    cdef bint above = prob >= threshold
+    cdef floating scaled = prob * bins
+    sums[SUM_COUNT * EVAL_CHUNK + j] = one - label
+    sums[(SUM_COUNT + 1) * EVAL_CHUNK + j] = label
+    sums[SUM_WEIGHT * EVAL_CHUNK + j] = wn
+    sums[(SUM_WEIGHT + 1) * EVAL_CHUNK + j] = wp
+    sums[SUM_LOSS * EVAL_CHUNK + j] = times_or_zero(wn, neg_log_not_p)
+    sums[(SUM_LOSS + 1) * EVAL_CHUNK + j] = times_or_zero(wp * pw, neg_log_p)
+    sums[SUM_BRIER * EVAL_CHUNK + j] = wn * prob * prob
+    sums[(SUM_BRIER + 1) * EVAL_CHUNK + j] = wp * (one - prob) * (one - prob)
+    sums[SUM_PROB * EVAL_CHUNK + j] = wn * prob
+    sums[(SUM_PROB + 1) * EVAL_CHUNK + j] = wp * prob
+    sums[SUM_ABOVE * EVAL_CHUNK + j] = wn if above else zero
+    sums[(SUM_ABOVE + 1) * EVAL_CHUNK + j] = wp if above else zero
+    sums[SUM_BELOW * EVAL_CHUNK + j] = zero if above else wn
+    sums[(SUM_BELOW + 1) * EVAL_CHUNK + j] = zero if above else wp
+    # a NaN (flagged invalid anyway) goes to bin 0
+    scaled = scaled if scaled < bins - one else bins - one
+    bin_of[j] = <int> (scaled if scaled > zero else zero)
+
+
+cdef inline int evaluate_chunk(const Job* job, const label_t* y, const floating* p,
+                               const floating* w, const floating* pw,
+                               floating* sums, int* bin_of, Py_ssize_t n) noexcept nogil:
+    """The per-element terms of the report's sums for n contiguous elements
+    (see store_terms); nonzero if any input is invalid. One branch-free loop
+    per input kind, so that each vectorizes."""
+    cdef floating one = 1
+    cdef floating eps = <floating> job.eps
+    cdef floating threshold = <floating> job.threshold
+    cdef floating bins = <floating> job.n_bins
+    cdef floating label, prob, neg_log_p, neg_log_not_p
+    cdef int bad = 0
+    cdef Py_ssize_t j
+    if job.from_logits:
+        for j in range(n):
+            label = label_value(y[j], p)
+            bad |= invalid_inputs(label, p[j], w[j], pw[j], True)
+            prob = logit_parts(p[j], &neg_log_p, &neg_log_not_p)
+            store_terms(label, prob, neg_log_p, neg_log_not_p, w[j], pw[j], threshold, bins, sums, bin_of, j)
+    elif labels_are_binary(y, p, n):
+        # one log: the term of the label's own class (the other one is
+        # multiplied by zero)
+        for j in range(n):
+            label = label_value(y[j], p)
+            bad |= invalid_inputs(label, p[j], w[j], pw[j], False)
+            neg_log_p = loss_probability_binary(label, clip_probability(p[j], eps), one, one)
+            store_terms(label, p[j], neg_log_p, neg_log_p, w[j], pw[j], threshold, bins, sums, bin_of, j)
+    else:
+        for j in range(n):
+            label = label_value(y[j], p)
+            bad |= invalid_inputs(label, p[j], w[j], pw[j], False)
+            probability_parts(p[j], eps, &neg_log_p, &neg_log_not_p)
+            store_terms(label, p[j], neg_log_p, neg_log_not_p, w[j], pw[j], threshold, bins, sums, bin_of, j)
+    return bad
+
+
+cdef int evaluate_block(const Job* job, label_t* label_kind, floating* float_kind, const weight_t* weight_kind,
+                        Py_ssize_t start, Py_ssize_t stop, double* partial) noexcept nogil:
+    """One block [start, stop) of the report: its sums added into partial
+    (n_groups rows of group_stride, zeroed); nonzero if any input is invalid."""
+    cdef label_t y_buffer[EVAL_CHUNK]
+    cdef floating p_buffer[EVAL_CHUNK]
+    cdef floating w_buffer[EVAL_CHUNK]
+    cdef floating pw_buffer[EVAL_CHUNK]
+    cdef int64_t code_buffer[EVAL_CHUNK]
+    cdef floating sums[N_SUMS * EVAL_CHUNK]
+    cdef int bin_of[EVAL_CHUNK]
+    cdef double lanes[N_SUMS * LANES]
+    cdef const label_t* y
+    cdef const floating* p
+    cdef const floating* w
+    cdef const floating* pw
+    cdef const int64_t* codes = NULL
+    cdef double* row
+    cdef double* bin_row
+    cdef Py_ssize_t chunk, n, j, k, cols = job.cols
+    cdef bint has_weight = job.sample_weight.data != NULL
+    cdef bint has_pos_weight_array = job.pos_weight.data != NULL
+    cdef bint grouped = job.codes.data != NULL
+    cdef int bad = 0
+    for k in range(N_SUMS * LANES):
+        lanes[k] = 0
+    if not has_weight:
+        for k in range(EVAL_CHUNK):
+            w_buffer[k] = 1
+    if not has_pos_weight_array:
+        for k in range(EVAL_CHUNK):
+            pw_buffer[k] = <floating> job.pos_weight_value
+    w = &w_buffer[0]
+    pw = &pw_buffer[0]
+    chunk = start
+    while chunk < stop:
+        n = min(<Py_ssize_t> EVAL_CHUNK, stop - chunk)
+        y = gather(&job.y_true, cols, chunk, n, y_buffer)
+        p = gather(&job.y_pred, cols, chunk, n, p_buffer)
+        if has_weight:
+            w = gather_converted(&job.sample_weight, cols, chunk, n, w_buffer, weight_kind)
+        if has_pos_weight_array:
+            pw = gather(&job.pos_weight, cols, chunk, n, pw_buffer)
+        if grouped:
+            codes = gather(&job.codes, cols, chunk, n, code_buffer)
+        bad |= evaluate_chunk(job, y, p, w, pw, sums, bin_of, n)
+        if grouped:
+            # element by element into its group's row (in element order)
+            for j in range(n):
+                row = partial + codes[j] * job.group_stride
+                for k in range(N_SUMS):
+                    row[k] += sums[k * EVAL_CHUNK + j]
+        else:
+            # without sample weights the counts are the weights: summed once
+            for k in range(0 if has_weight else SUM_WEIGHT, N_SUMS):
+                add_to_lanes(&sums[k * EVAL_CHUNK], n, &lanes[k * LANES])
+        if job.n_bins:
+            for j in range(n):
+                row = partial + (codes[j] * job.group_stride if grouped else 0)
+                bin_row = row + N_SUMS + bin_of[j] * N_BIN_SUMS
+                bin_row[0] += sums[SUM_WEIGHT * EVAL_CHUNK + j]
+                bin_row[1] += sums[(SUM_WEIGHT + 1) * EVAL_CHUNK + j]
+                bin_row[2] += sums[SUM_PROB * EVAL_CHUNK + j]
+                bin_row[3] += sums[(SUM_PROB + 1) * EVAL_CHUNK + j]
+        chunk += n
+    if not grouped:
+        for k in range(N_SUMS):
+            partial[k] = sum_lanes(&lanes[(k if has_weight or k >= SUM_WEIGHT else k + SUM_WEIGHT) * LANES])
+    return bad
+
+
+cdef int elementwise_block(const Job* job, floating* float_kind, Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
+    """One block [start, stop) of an element-wise function, y_pred -> loss."""
+    cdef floating x_buffer[CHUNK]
+    cdef floating out_buffer[CHUNK]
+    cdef const floating* x
+    cdef floating* out
+    cdef Py_ssize_t chunk, n, j, cols = job.cols
+    chunk = start
+    while chunk < stop:
+        n = min(<Py_ssize_t> CHUNK, stop - chunk)
+        x = gather(&job.y_pred, cols, chunk, n, x_buffer)
+        out = destination(&job.loss, cols, chunk, n, out_buffer)
+        if job.function == FUNCTION_SIGMOID:
+            for j in range(n):
+                out[j] = sigmoid_(x[j])
+        elif job.function == FUNCTION_LOG_SIGMOID:
+            for j in range(n):
+                out[j] = log_sigmoid_(x[j])
+        else:
+            for j in range(n):
+                out[j] = softplus_(x[j])
+        if out == &out_buffer[0]:
+            scatter(&job.loss, cols, chunk, n, out)
+        chunk += n
+    return 0
+
+
+cdef inline int process_block(const Job* job, label_t* label_kind, floating* float_kind, const weight_t* weight_kind,
+                              Py_ssize_t start, Py_ssize_t stop, double* partial) noexcept nogil:
+    if job.mode == MODE_EVALUATE:
+        memset(partial, 0, job.partial_size * sizeof(double))
+        return evaluate_block(job, label_kind, float_kind, weight_kind, start, stop, partial)
+    if job.mode == MODE_ELEMENTWISE:
+        return elementwise_block(job, float_kind, start, stop)
+    return bce_block(job, label_kind, float_kind, weight_kind, start, stop, partial)
 
 
 cdef Py_ssize_t first_invalid(const Job* job, label_t* label_kind, floating* float_kind, const weight_t* weight_kind,
@@ -388,9 +616,80 @@ cdef Py_ssize_t first_invalid(const Job* job, label_t* label_kind, floating* flo
     return -1
 
 
+cdef Py_ssize_t run_blocks(const Job* job, label_t* label_kind, floating* float_kind, const weight_t* weight_kind,
+                           int num_threads, double* totals, int* bad_operand) except -2 nogil:
+    """The whole pass: blocks of job.block_len elements, in parallel rounds;
+    each block's partials are added into totals (job.partial_size float64s,
+    zeroed by the caller) in block order, so that totals do not depend on the
+    number of threads. Returns the linear index of the first invalid element
+    (its operand in bad_operand), or -1."""
+    cdef Py_ssize_t size = job.rows * job.cols, block_len = job.block_len
+    cdef Py_ssize_t n_blocks = (size + block_len - 1) // block_len
+    cdef Py_ssize_t partial_size = job.partial_size
+    cdef Py_ssize_t per_round = min(<Py_ssize_t> BLOCKS_PER_ROUND,
+                                    max(<Py_ssize_t> 1, PARTIALS_PER_ROUND // max(partial_size, <Py_ssize_t> 1)))
+    cdef Py_ssize_t first, count, b, k, start, bad_block = -1, bad_index = -1
+    cdef double* partials
+    cdef int* bad_blocks
+    count = min(n_blocks, per_round)
+    partials = <double*> malloc(max(count * partial_size, <Py_ssize_t> 1) * sizeof(double))
+    bad_blocks = <int*> malloc(max(count, <Py_ssize_t> 1) * sizeof(int))
+    if partials == NULL or bad_blocks == NULL:
+        free(partials)
+        free(bad_blocks)
+        with gil:
+            raise MemoryError()
+    first = 0
+    while first < n_blocks:
+        count = min(n_blocks - first, per_round)
+        if num_threads <= 1 or count == 1:
+            for b in range(count):
+                start = (first + b) * block_len
+                bad_blocks[b] = process_block(job, label_kind, float_kind, weight_kind, start,
+                                              min(start + block_len, size), &partials[b * partial_size])
+        else:
+            for b in prange(count, schedule="static", num_threads=num_threads):
+                start = (first + b) * block_len
+                bad_blocks[b] = process_block(job, label_kind, float_kind, weight_kind, start,
+                                              min(start + block_len, size), &partials[b * partial_size])
+        # combine in block order: the same sums for any thread count
+        for b in range(count):
+            if bad_blocks[b]:
+                bad_block = first + b
+                break
+            for k in range(partial_size):
+                totals[k] += partials[b * partial_size + k]
+        if bad_block >= 0:
+            start = bad_block * block_len
+            bad_index = first_invalid(job, label_kind, float_kind, weight_kind, start,
+                                      min(start + block_len, size), bad_operand)
+            break
+        first += count
+    free(partials)
+    free(bad_blocks)
+    if bad_block >= 0 and bad_index < 0:
+        with gil:
+            raise RuntimeError("fastbce: a block was flagged invalid but no invalid element was found")
+    return bad_index
+
+
+cdef Job new_job(int mode, Py_ssize_t rows, Py_ssize_t cols) noexcept:
+    """A Job with every operand absent and every option at its neutral value."""
+    cdef Job job
+    memset(&job, 0, sizeof(Job))
+    job.mode = mode
+    job.rows = rows
+    job.cols = cols
+    job.block_len = BLOCK
+    job.pos_weight_value = 1
+    job.keep = 1
+    job.grad_scale = 1
+    return job
+
+
 def bce_kernel(const label_t[:, :] y_true, const floating[:, :] y_pred,
                const weight_t[:, :] sample_weight, const floating[:, :] pos_weight,
-               floating[:, :] loss_out, floating[:, :] grad_out,
+               floating[:, :] loss_out, floating[:, :] grad_out, floating[:, :] hess_out,
                bint from_logits, bint want_loss, double pos_weight_value, double eps,
                double label_smoothing, double grad_scale, int num_threads):
     """One fused pass over 2-D strided operands of one shape (rows, cols).
@@ -398,29 +697,22 @@ def bce_kernel(const label_t[:, :] y_true, const floating[:, :] y_pred,
     sample_weight / pos_weight may be None (weight 1 / pos_weight_value).
     With want_loss and loss_out None, the loss is summed; with loss_out, it
     is written there. With grad_out, the gradient times grad_scale is written
-    there. Returns (loss_sum, weight_sum, bad_index, bad_operand): bad_index
-    is the linear (C-order) index of the first invalid element or -1, and
+    there; with hess_out too (logits only), the hessian times grad_scale.
+    Returns (loss_sum, weight_sum, bad_index, bad_operand): bad_index is the
+    linear (C-order) index of the first invalid element or -1, and
     bad_operand the name of the argument that holds it.
     """
-    cdef Job job
-    cdef Py_ssize_t rows = y_pred.shape[0], cols = y_pred.shape[1]
-    cdef Py_ssize_t size = rows * cols
-    cdef Py_ssize_t n_blocks = (size + BLOCK - 1) // BLOCK
-    cdef Py_ssize_t first, count, b, start, bad_block = -1, bad_index = -1
+    cdef Job job = new_job(MODE_BCE, y_pred.shape[0], y_pred.shape[1])
+    cdef double[2] totals = [0, 0]
+    cdef Py_ssize_t bad_index
     cdef int bad_operand = -1
-    cdef double loss_total = 0, weight_total = 0
-    cdef double* loss_partials
-    cdef double* weight_partials
-    cdef int* bad_blocks
     cdef label_t* label_kind = NULL
     cdef floating* float_kind = NULL
     cdef const weight_t* weight_kind = NULL
-    if size == 0:
+    if job.rows * job.cols == 0:
         return 0.0, 0.0, -1, None
-    # absent operands keep data NULL
     job.y_true = strided_of(<char*> &y_true[0, 0], y_true.strides[0], y_true.strides[1])
     job.y_pred = strided_of(<char*> &y_pred[0, 0], y_pred.strides[0], y_pred.strides[1])
-    job.sample_weight = job.pos_weight = job.loss = job.grad = strided_of(NULL, 0, 0)
     if sample_weight is not None:
         job.sample_weight = strided_of(<char*> &sample_weight[0, 0], sample_weight.strides[0], sample_weight.strides[1])
     if pos_weight is not None:
@@ -429,8 +721,9 @@ def bce_kernel(const label_t[:, :] y_true, const floating[:, :] y_pred,
         job.loss = strided_of(<char*> &loss_out[0, 0], loss_out.strides[0], loss_out.strides[1])
     if grad_out is not None:
         job.grad = strided_of(<char*> &grad_out[0, 0], grad_out.strides[0], grad_out.strides[1])
-    job.rows = rows
-    job.cols = cols
+    if hess_out is not None:
+        job.hess = strided_of(<char*> &hess_out[0, 0], hess_out.strides[0], hess_out.strides[1])
+    job.partial_size = 2
     job.from_logits = from_logits
     job.want_loss = want_loss
     job.reduce_loss = want_loss and loss_out is None
@@ -440,51 +733,69 @@ def bce_kernel(const label_t[:, :] y_true, const floating[:, :] y_pred,
     job.keep = 1.0 - label_smoothing
     job.half_smoothing = label_smoothing / 2.0
     job.grad_scale = grad_scale
+    with nogil:
+        bad_index = run_blocks(&job, label_kind, float_kind, weight_kind, num_threads, totals, &bad_operand)
+    return totals[0], totals[1], bad_index, (OPERAND_NAMES[bad_operand] if bad_index >= 0 else None)
 
-    count = min(n_blocks, <Py_ssize_t> BLOCKS_PER_ROUND)
-    loss_partials = <double*> malloc(count * sizeof(double))
-    weight_partials = <double*> malloc(count * sizeof(double))
-    bad_blocks = <int*> malloc(count * sizeof(int))
-    if loss_partials == NULL or weight_partials == NULL or bad_blocks == NULL:
-        free(loss_partials); free(weight_partials); free(bad_blocks)
-        raise MemoryError()
-    try:
-        with nogil:
-            first = 0
-            while first < n_blocks:
-                count = min(n_blocks - first, <Py_ssize_t> BLOCKS_PER_ROUND)
-                if num_threads <= 1 or count == 1:
-                    for b in range(count):
-                        start = (first + b) * BLOCK
-                        bad_blocks[b] = process_block(&job, label_kind, float_kind, weight_kind, start,
-                                                      min(start + BLOCK, size),
-                                                      &loss_partials[b], &weight_partials[b])
-                else:
-                    for b in prange(count, schedule="static", num_threads=num_threads):
-                        start = (first + b) * BLOCK
-                        bad_blocks[b] = process_block(&job, label_kind, float_kind, weight_kind, start,
-                                                      min(start + BLOCK, size),
-                                                      &loss_partials[b], &weight_partials[b])
-                # combine in block order: the same sum for any thread count
-                for b in range(count):
-                    if bad_blocks[b]:
-                        bad_block = first + b
-                        break
-                    loss_total += loss_partials[b]
-                    weight_total += weight_partials[b]
-                if bad_block >= 0:
-                    start = bad_block * BLOCK
-                    bad_index = first_invalid(&job, label_kind, float_kind, weight_kind, start,
-                                              min(start + BLOCK, size), &bad_operand)
-                    break
-                first += count
-    finally:
-        free(loss_partials)
-        free(weight_partials)
-        free(bad_blocks)
-    if bad_block >= 0 and bad_index < 0:
-        raise RuntimeError("fastbce: a block was flagged invalid but no invalid element was found")
-    return loss_total, weight_total, bad_index, (OPERAND_NAMES[bad_operand] if bad_index >= 0 else None)
+
+def evaluate_kernel(const label_t[:, :] y_true, const floating[:, :] y_pred,
+                    const weight_t[:, :] sample_weight, const floating[:, :] pos_weight,
+                    const int64_t[:, :] codes, double[:, ::1] sums,
+                    bint from_logits, double pos_weight_value, double eps, double threshold,
+                    Py_ssize_t n_bins, int num_threads):
+    """The evaluation report's sums (fastbce/_evaluate.py) in one pass.
+
+    codes (group slot of each element, each in [0, n_groups)) may be None
+    for one group. sums, zeroed, has one row per group: N_SUMS sums (SUM_*),
+    then N_BIN_SUMS per bin. Returns (bad_index, bad_operand) as bce_kernel.
+    """
+    cdef Job job = new_job(MODE_EVALUATE, y_pred.shape[0], y_pred.shape[1])
+    cdef Py_ssize_t size = job.rows * job.cols, bad_index
+    cdef int bad_operand = -1
+    cdef label_t* label_kind = NULL
+    cdef floating* float_kind = NULL
+    cdef const weight_t* weight_kind = NULL
+    if sums.shape[1] != N_SUMS + N_BIN_SUMS * n_bins or (codes is None and sums.shape[0] != 1):
+        raise ValueError("evaluate_kernel: sums has the wrong shape")
+    if size == 0:
+        return -1, None
+    job.y_true = strided_of(<char*> &y_true[0, 0], y_true.strides[0], y_true.strides[1])
+    job.y_pred = strided_of(<char*> &y_pred[0, 0], y_pred.strides[0], y_pred.strides[1])
+    if sample_weight is not None:
+        job.sample_weight = strided_of(<char*> &sample_weight[0, 0], sample_weight.strides[0], sample_weight.strides[1])
+    if pos_weight is not None:
+        job.pos_weight = strided_of(<char*> &pos_weight[0, 0], pos_weight.strides[0], pos_weight.strides[1])
+    if codes is not None:
+        job.codes = strided_of(<char*> &codes[0, 0], codes.strides[0], codes.strides[1])
+    job.from_logits = from_logits
+    job.pos_weight_value = pos_weight_value
+    job.eps = eps
+    job.threshold = threshold
+    job.n_bins = n_bins
+    job.group_stride = sums.shape[1]
+    job.partial_size = sums.shape[0] * sums.shape[1]
+    # blocks at least as long as their partials, so that zeroing and adding
+    # them costs at most about one operation per element
+    job.block_len = max(<Py_ssize_t> BLOCK, (job.partial_size + CHUNK - 1) // CHUNK * CHUNK)
+    with nogil:
+        bad_index = run_blocks(&job, label_kind, float_kind, weight_kind, num_threads, &sums[0, 0], &bad_operand)
+    return bad_index, (OPERAND_NAMES[bad_operand] if bad_index >= 0 else None)
+
+
+def elementwise_kernel(str name, const floating[:, :] x, floating[:, :] out, int num_threads):
+    """out = name(x) element-wise for name in ELEMENTWISE_FUNCTIONS (NaN in, NaN out)."""
+    cdef Job job = new_job(MODE_ELEMENTWISE, x.shape[0], x.shape[1])
+    cdef int bad_operand = -1
+    cdef uint8_t* label_kind = NULL
+    cdef floating* float_kind = NULL
+    cdef const float* weight_kind = NULL
+    job.function = ELEMENTWISE_FUNCTIONS[name]
+    if job.rows * job.cols == 0:
+        return
+    job.y_pred = strided_of(<char*> &x[0, 0], x.strides[0], x.strides[1])
+    job.loss = strided_of(<char*> &out[0, 0], out.strides[0], out.strides[1])
+    with nogil:
+        run_blocks(&job, label_kind, float_kind, weight_kind, num_threads, NULL, &bad_operand)
 
 
 include "_vmath_eval.pxi"

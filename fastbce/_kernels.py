@@ -73,15 +73,22 @@ max_threads = _module.max_threads
 vmath_eval = _module.vmath_eval
 
 
-def kernels_by_type(target=None):
-    """The kernels of a target (default: the one in use), keyed by (label
-    type name, prediction dtype char, sample weight dtype char), e.g.
-    ("uint8_t", "f", "d") for uint8 labels, float32 predictions and float64
-    weights."""
+def kernels_by_type(target=None, name="bce_kernel"):
+    """The kernels `name` (bce_kernel or evaluate_kernel) of a target
+    (default: the one in use), keyed by (label type name, prediction dtype
+    char, sample weight dtype char), e.g. ("uint8_t", "f", "d") for uint8
+    labels, float32 predictions and float64 weights."""
     module = _modules[target or TARGET]
     chars = {"float": "f", "double": "d"}
     return {
         (label_type, chars[float_type], chars[weight_type]): kernel
-        for signature, kernel in module.bce_kernel.__signatures__.items()
+        for signature, kernel in getattr(module, name).__signatures__.items()
         for label_type, float_type, weight_type in [signature.split("|")]
     }
+
+
+def elementwise_kernels(target=None):
+    """The element-wise kernel of a target, keyed by dtype char ("f", "d")."""
+    module = _modules[target or TARGET]
+    return {{"float": "f", "double": "d"}[signature]: kernel
+            for signature, kernel in module.elementwise_kernel.__signatures__.items()}

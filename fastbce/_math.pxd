@@ -212,3 +212,61 @@ cdef inline floating loss_and_grad_logit(floating y, floating x, floating w, flo
     cdef floating softplus_neg_abs_x = softplus_sigmoid_neg(abs_(x), &sigmoid_neg_abs_x)
     grad[0] = grad_logit_given(y, x, w, pw, sigmoid_neg_abs_x)
     return loss_logit_given(y, x, w, pw, softplus_neg_abs_x)
+
+
+# --- elementwise building blocks (fastbce.sigmoid, log_sigmoid, softplus) ---
+
+cdef inline floating sigmoid_(floating x) noexcept nogil:
+    # from e = exp(-|x|), which never overflows: 1 / (1 + e) for x >= 0,
+    # e / (1 + e) below, so that neither side loses the small result
+    cdef floating one = 1, zero = 0
+    cdef floating e = exp_(-abs_(x))
+    return (one if x >= zero else e) / (one + e)
+
+
+cdef inline floating softplus_(floating x) noexcept nogil:
+    # log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): exact limits at +-inf
+    cdef floating zero = 0
+    return (x if x > zero else zero) + softplus_neg(abs_(x))
+
+
+cdef inline floating log_sigmoid_(floating x) noexcept nogil:
+    # log(sigmoid(x)) = -softplus(-x)
+    cdef floating zero = 0
+    return -((-x if x < zero else zero) + softplus_neg(abs_(x)))
+
+
+# --- gradient and hessian for boosting (fastbce.grad_hess) -------------------
+
+cdef inline floating grad_hess_logit(floating y, floating x, floating w, floating pw,
+                                    floating* hess) noexcept nogil:
+    # gradient as grad_logit (bit for bit) and the hessian
+    # w * c * sigmoid(x) * (1 - sigmoid(x)), c = 1 + (pw - 1) * y; the product
+    # is even in x, so it is s * (1 - s) with s = sigmoid(-|x|) <= 1/2, where
+    # 1 - s loses nothing
+    cdef floating one = 1
+    cdef floating e = exp_(-abs_(x))
+    cdef floating s = e / (one + e)
+    hess[0] = w * (one + (pw - one) * y) * (s * (one - s))
+    return grad_logit_given(y, x, w, pw, s)
+
+
+# --- the per-element parts of the evaluation report (fastbce.evaluate) ------
+
+cdef inline floating logit_parts(floating x, floating* neg_log_p, floating* neg_log_not_p) noexcept nogil:
+    # p = sigmoid(x), -log(p) = softplus(-x) and -log(1 - p) = softplus(x),
+    # all from one exp(-|x|); infinities give the limits (0 or +inf)
+    cdef floating one = 1, zero = 0
+    cdef floating s
+    cdef floating shared = softplus_sigmoid_neg(abs_(x), &s)
+    neg_log_p[0] = (-x if x < zero else zero) + shared
+    neg_log_not_p[0] = (x if x > zero else zero) + shared
+    return one - s if x >= zero else s
+
+
+cdef inline void probability_parts(floating p, floating eps, floating* neg_log_p,
+                                   floating* neg_log_not_p) noexcept nogil:
+    # -log(p) and -log(1 - p) of p clipped to [eps, 1 - eps], as bce
+    cdef floating clipped = clip_probability(p, eps)
+    neg_log_p[0] = -log_(clipped)
+    neg_log_not_p[0] = -log1p_(-clipped)

@@ -53,7 +53,7 @@ def test_every_target_agrees_with_the_reference(dtype, from_logits):
     for target in _kernels.AVAILABLE_TARGETS:
         char = np.dtype(dtype).char
         kernel = _kernels.kernels_by_type(target)["uint8_t", char, char]
-        total, _, bad, _ = kernel(y[None], y_pred[None], None, None, None, None, from_logits, True,
+        total, _, bad, _ = kernel(y[None], y_pred[None], None, None, None, None, None, from_logits, True,
                                   1.0, float(np.finfo(dtype).eps), 0.0, 1.0, 1)
         assert bad == -1
         assert total == pytest.approx(expected, rel=rtol), target
