@@ -45,6 +45,8 @@ _LABEL_KERNELS = {
 _DEFAULT_EPS = {char: float(np.finfo(char).eps) for char in "fd"}
 # the kernel specialized for (label type name, prediction dtype char)
 _KERNELS = _kernels.kernels_by_type()
+# rows up to this long are summed per row inside one kernel call (axis=)
+_MAX_ROW_SUM_LENGTH = _kernels.MAX_ROW_SUM_LENGTH
 
 _REASONS = {
     "y_true": "labels must be in [0, 1]",
@@ -194,7 +196,7 @@ def _invalid_value_error(name, array, shape, flat_index, from_logits):
 
 
 def _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
-         label_smoothing, eps, out, num_threads, want_loss, want_grad, want_hess=False):
+         label_smoothing, eps, out, num_threads, want_loss, want_grad, want_hess=False, axis=None):
     """Validate, then one fused kernel pass. Returns (loss, grad), or
     (grad, hess) with want_hess (logits, reduction "none")."""
     labels_given, labels, label_type = _as_labels(y_true)
@@ -224,6 +226,14 @@ def _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
         size = math.prod(shape)
 
     reduced = reduction != "none"
+    if axis is not None:
+        if not reduced:
+            raise ValueError('axis= needs reduction="mean" or "sum" (reduction="none" is element-wise)')
+        return _run_over_axes(
+            _normalize_axes(axis, len(shape)), shape, dtype, label_type, from_logits, reduction,
+            {"y_true": (labels_given, labels), "y_pred": (predictions_given, predictions),
+             "sample_weight": (weights_given, weights), "pos_weight": (pos_weights_given, pos_weights)},
+            pos_weight_value, label_smoothing, eps, out, num_threads, want_loss, want_grad)
     loss_out = grad_out = None
     if want_loss and not reduced:
         loss_out = (_check_out(out, shape, dtype, "the element-wise loss")
@@ -278,6 +288,112 @@ def _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
     return loss, grad_out
 
 
+def _normalize_axes(axis, ndim):
+    """axis (int or tuple) as a sorted tuple of non-negative axes; numpy's AxisError if out of range."""
+    try:
+        from numpy.lib.array_utils import normalize_axis_tuple
+    except ImportError:  # NumPy < 2
+        from numpy.core.numeric import normalize_axis_tuple
+    return tuple(sorted(normalize_axis_tuple(axis, ndim, "axis")))
+
+
+def _merged_stride(sizes, strides):
+    """Stride of these dimensions merged into one (C order), or None where they do not merge."""
+    base = total = None
+    for size, stride in zip(reversed(sizes), reversed(strides)):
+        if size == 1:
+            continue
+        if base is None:
+            base, total = stride, size
+        elif stride != base * total:
+            return None
+        else:
+            total *= size
+    return 0 if base is None else base
+
+
+def _as_rows(array, shape, order, n_kept):
+    """`array` broadcast to `shape`, axes in `order` (kept, then reduced), as a
+    2-D (kept, reduced) view; a copy only where the strides do not merge."""
+    view = (array if array.shape == shape else np.broadcast_to(array, shape)).transpose(order)
+    rows, cols = math.prod(view.shape[:n_kept]), math.prod(view.shape[n_kept:])
+    row_stride = _merged_stride(view.shape[:n_kept], view.strides[:n_kept])
+    col_stride = _merged_stride(view.shape[n_kept:], view.strides[n_kept:])
+    if row_stride is None or col_stride is None:
+        return np.ascontiguousarray(view).reshape(rows, cols)
+    return np.lib.stride_tricks.as_strided(view, (rows, cols), (row_stride, col_stride),
+                                           writeable=view.flags.writeable)
+
+
+def _run_over_axes(axes, shape, dtype, label_type, from_logits, reduction, operands,
+                   pos_weight_value, label_smoothing, eps, out, num_threads, want_loss, want_grad):
+    """_run with axis=: the loss reduced over `axes` only, one value per
+    remaining index. The operands are viewed as 2-D (kept, reduced) and the
+    kernel sums each row in element order (each row within one block), so
+    the result is the same for every thread count."""
+    kept = tuple(a for a in range(len(shape)) if a not in axes)
+    order = kept + axes
+    kept_shape = tuple(shape[a] for a in kept)
+    transposed_shape = tuple(shape[a] for a in order)
+    rows, cols = math.prod(kept_shape), math.prod(shape[a] for a in axes)
+    mean = reduction == "mean"
+    weighted = operands["sample_weight"][1] is not None
+
+    grad_out = grad_rows = None
+    if want_grad:
+        if out is not None:
+            grad_out = _check_out(out, shape, dtype, "the gradient")
+        else:
+            # laid out so that its (kept, reduced) view is contiguous
+            grad_out = np.empty(transposed_shape, dtype).transpose(np.argsort(order))
+        grad_rows = _as_rows(grad_out, shape, order, len(kept))
+    names = ("y_true", "y_pred", "sample_weight", "pos_weight")
+    views = [None if operands[name][1] is None else _as_rows(operands[name][1], shape, order, len(kept))
+             for name in names]
+    kernel = _KERNELS[label_type, dtype.char, (dtype if not weighted else operands["sample_weight"][1].dtype).char]
+    row_loss = np.zeros(rows)
+    row_weight = np.zeros(rows) if weighted else None
+    grad_scale = 1.0 / cols if (mean and not weighted and cols) else 1.0
+    threads = 1 if rows * cols < SERIAL_BELOW else num_threads
+    # rows longer than a block: one kernel call per row
+    pieces = [(0, rows)] if cols <= _MAX_ROW_SUM_LENGTH else [(r, r + 1) for r in range(rows)]
+    for first, last in pieces if rows * cols else []:
+        span = slice(first, last)
+        arguments = [None if v is None else v[span] for v in views] + [
+            None, None if grad_rows is None else grad_rows[span], None]
+        rows_given = {"row_loss": row_loss[span], "row_weight": None if row_weight is None else row_weight[span]}
+        if cols > _MAX_ROW_SUM_LENGTH:
+            rows_given = {}
+        loss_sum, weight_sum, bad_index, bad_operand = kernel(
+            *arguments, from_logits, True, pos_weight_value, eps, label_smoothing, grad_scale, threads,
+            **rows_given)
+        if bad_index >= 0:
+            position = np.unravel_index(first * cols + bad_index, transposed_shape)
+            index = [0] * len(shape)
+            for axis, i in zip(order, position):
+                index[axis] = i
+            flat_index = int(np.ravel_multi_index(index, shape))
+            raise _invalid_value_error(bad_operand, operands[bad_operand][0], shape, flat_index, from_logits)
+        if not rows_given:
+            row_loss[first] = loss_sum
+            if weighted:
+                row_weight[first] = weight_sum
+
+    divisor = row_weight if weighted else np.full(rows, float(cols))
+    if mean and not (divisor > 0).all():
+        warnings.warn(f"mean over axis {axes if len(axes) > 1 else axes[0]} of "
+                      f"{'empty rows' if not cols else 'rows whose sample weights sum to zero'}: "
+                      f"those results are nan", RuntimeWarning, stacklevel=4)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if want_grad and mean and weighted and rows * cols:
+            np.multiply(grad_rows, (1.0 / divisor)[:, None], out=grad_rows)
+        loss = (row_loss / divisor if mean else row_loss).astype(dtype).reshape(kept_shape) if want_loss else None
+    if want_grad and not np.shares_memory(grad_rows, grad_out):
+        # a caller's out whose layout has no 2-D view was computed in a copy
+        np.copyto(grad_out, grad_rows.reshape(transposed_shape).transpose(np.argsort(order)))
+    return loss, grad_out
+
+
 _KEYWORDS_DOC = """
     Parameters
     ----------
@@ -313,6 +429,14 @@ _KEYWORDS_DOC = """
     out : ndarray, optional
         Array of the broadcast shape and ``y_pred``'s float dtype to write the
         element-wise result into (and return).
+    axis : int or tuple of ints, optional
+        Reduce over these axes only (``"mean"`` or ``"sum"``): one loss per
+        remaining index, an array in ``y_pred``'s float dtype, e.g.
+        ``axis=-1`` on (n, k) multi-label outputs gives n per-row losses
+        (Keras's convention). The mean divides by each row's ``sum(w)`` (or
+        its length), the gradient likewise. Summed in float64 in element
+        order: the same for every thread count. Default None: all axes, a
+        Python float.
     num_threads : int, optional
         OpenMP threads; default all (honours ``OMP_NUM_THREADS`` and
         ``threadpoolctl``). Inputs below {serial_below} elements run on one
@@ -332,7 +456,8 @@ _KEYWORDS_DOC = """
 
 
 def bce(y_true, y_pred, *, from_logits=False, reduction="mean", sample_weight=None,
-        pos_weight=None, label_smoothing=0.0, eps=None, out=None, num_threads=None):
+        pos_weight=None, label_smoothing=0.0, eps=None, out=None, num_threads=None,
+        axis=None):
     """Binary cross-entropy (log loss) in one fused, numerically stable pass.
 
     ``loss = -w * (pw * y * log(p) + (1 - y) * log(1 - p))`` per element.
@@ -343,12 +468,13 @@ def bce(y_true, y_pred, *, from_logits=False, reduction="mean", sample_weight=No
     if out is not None and reduction != "none":
         raise ValueError('out is only for reduction="none" (a reduced loss is a float)')
     loss, _ = _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
-                   label_smoothing, eps, out, num_threads, want_loss=True, want_grad=False)
+                   label_smoothing, eps, out, num_threads, want_loss=True, want_grad=False, axis=axis)
     return loss
 
 
 def bce_grad(y_true, y_pred, *, from_logits=False, reduction="mean", sample_weight=None,
-             pos_weight=None, label_smoothing=0.0, eps=None, out=None, num_threads=None):
+             pos_weight=None, label_smoothing=0.0, eps=None, out=None, num_threads=None,
+        axis=None):
     """Gradient of :func:`bce` with respect to ``y_pred`` (the probabilities or logits given).
 
     Logits: ``w * ((1 + (pw - 1) * y) * sigmoid(x) - pw * y)``; probabilities:
@@ -358,18 +484,19 @@ def bce_grad(y_true, y_pred, *, from_logits=False, reduction="mean", sample_weig
     broadcast shape in ``y_pred``'s float dtype (``out`` if given).
     """
     _, grad = _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
-                   label_smoothing, eps, out, num_threads, want_loss=False, want_grad=True)
+                   label_smoothing, eps, out, num_threads, want_loss=False, want_grad=True, axis=axis)
     return grad
 
 
 def bce_and_grad(y_true, y_pred, *, from_logits=False, reduction="mean", sample_weight=None,
-                 pos_weight=None, label_smoothing=0.0, eps=None, out=None, num_threads=None):
+                 pos_weight=None, label_smoothing=0.0, eps=None, out=None, num_threads=None,
+        axis=None):
     """:func:`bce` and :func:`bce_grad` from one pass over the data: ``(loss, grad)``.
 
     ``out`` is the gradient's buffer. The results equal the two separate calls.
     """
     return _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
-                label_smoothing, eps, out, num_threads, want_loss=True, want_grad=True)
+                label_smoothing, eps, out, num_threads, want_loss=True, want_grad=True, axis=axis)
 
 
 for _function in (bce, bce_grad, bce_and_grad):

@@ -96,6 +96,8 @@ cdef enum:
     N_SUMS = 14
     N_BIN_SUMS = 4           # per bin: w (1 - y), w y, w (1 - y) p, w y p
     EVAL_CHUNK = 256         # elements per evaluation chunk: its N_SUMS buffers stay in L1
+#: longest row that bce_kernel sums per row (row_loss=)
+MAX_ROW_SUM_LENGTH = BLOCK
 SUM_NAMES = ("count", "weight", "loss", "brier", "prob", "above", "below")
 BIN_SUM_NAMES = ("bin_weight", "bin_prob")
 
@@ -121,6 +123,8 @@ cdef struct Job:
     bint want_grad           # write the gradient to `grad` (and the hessian to `hess`)
     double pos_weight_value  # used when pos_weight.data is NULL
     double eps, keep, half_smoothing, grad_scale
+    double* row_loss         # MODE_BCE with axis=: per-row loss sums (rows lie whole in a block), or NULL
+    double* row_weight       # ... and per-row weight sums (NULL without sample weights)
     int function             # MODE_ELEMENTWISE: FUNCTION_*
     double threshold         # MODE_EVALUATE: a prediction is positive when p >= threshold
     Py_ssize_t n_bins        # MODE_EVALUATE: equal-width bins of p on [0, 1] (0: none)
@@ -221,6 +225,23 @@ cdef inline void add_to_lanes(const floating* values, Py_ssize_t n, double* lane
         i += LANES
     for k in range(n - i):
         lanes[k] += values[i + k]
+
+
+cdef inline void add_to_rows(const floating* values, Py_ssize_t start, Py_ssize_t n, Py_ssize_t cols,
+                             double* row_sums) noexcept nogil:
+    # values of linear indices [start, start + n) added to the sums of their
+    # rows, in element order (a row lies whole in one block: no other thread
+    # touches its sum)
+    cdef Py_ssize_t j = 0, row, run, t
+    cdef double total
+    while j < n:
+        row = (start + j) // cols
+        run = min(n - j, (row + 1) * cols - (start + j))
+        total = 0
+        for t in range(run):
+            total += values[j + t]
+        row_sums[row] += total
+        j += run
 
 
 cdef inline double sum_lanes(const double* lanes) noexcept nogil:
@@ -390,6 +411,10 @@ cdef int bce_block(const Job* job, label_t* label_kind, floating* float_kind, co
             hess = destination(&job.hess, cols, chunk, n, hess_buffer)
         bad |= bce_chunk(job, y, p, w, pw, loss, grad, hess, n)
         if job.want_loss:
+            if job.row_loss != NULL:
+                add_to_rows(loss, chunk, n, cols, job.row_loss)
+                if job.row_weight != NULL:
+                    add_to_rows(w, chunk, n, cols, job.row_weight)
             if job.reduce_loss:
                 add_to_lanes(loss, n, loss_lanes)
             elif loss == &loss_buffer[0]:
@@ -691,13 +716,16 @@ def bce_kernel(const label_t[:, :] y_true, const floating[:, :] y_pred,
                const weight_t[:, :] sample_weight, const floating[:, :] pos_weight,
                floating[:, :] loss_out, floating[:, :] grad_out, floating[:, :] hess_out,
                bint from_logits, bint want_loss, double pos_weight_value, double eps,
-               double label_smoothing, double grad_scale, int num_threads):
+               double label_smoothing, double grad_scale, int num_threads,
+               double[::1] row_loss=None, double[::1] row_weight=None):
     """One fused pass over 2-D strided operands of one shape (rows, cols).
 
     sample_weight / pos_weight may be None (weight 1 / pos_weight_value).
     With want_loss and loss_out None, the loss is summed; with loss_out, it
     is written there. With grad_out, the gradient times grad_scale is written
     there; with hess_out too (logits only), the hessian times grad_scale.
+    With row_loss (zeroed, one per row; rows of at most BLOCK elements), the
+    summed loss is also added up per row, and with row_weight the weights.
     Returns (loss_sum, weight_sum, bad_index, bad_operand): bad_index is the
     linear (C-order) index of the first invalid element or -1, and
     bad_operand the name of the argument that holds it.
@@ -733,6 +761,15 @@ def bce_kernel(const label_t[:, :] y_true, const floating[:, :] y_pred,
     job.keep = 1.0 - label_smoothing
     job.half_smoothing = label_smoothing / 2.0
     job.grad_scale = grad_scale
+    if row_loss is not None:
+        if not job.reduce_loss or job.cols > BLOCK or row_loss.shape[0] != job.rows or (
+                row_weight is not None and (sample_weight is None or row_weight.shape[0] != job.rows)):
+            raise ValueError("bce_kernel: row sums need a summed loss, one slot per row and rows of at most BLOCK")
+        job.row_loss = &row_loss[0]
+        if row_weight is not None:
+            job.row_weight = &row_weight[0]
+        # whole rows per block
+        job.block_len = (BLOCK // job.cols) * job.cols
     with nogil:
         bad_index = run_blocks(&job, label_kind, float_kind, weight_kind, num_threads, totals, &bad_operand)
     return totals[0], totals[1], bad_index, (OPERAND_NAMES[bad_operand] if bad_index >= 0 else None)

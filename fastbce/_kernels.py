@@ -71,6 +71,8 @@ _module = _modules[TARGET]
 openmp_enabled = _module.openmp_enabled
 max_threads = _module.max_threads
 vmath_eval = _module.vmath_eval
+#: longest row bce_kernel sums per row (axis=)
+MAX_ROW_SUM_LENGTH = _module.MAX_ROW_SUM_LENGTH
 
 
 def kernels_by_type(target=None, name="bce_kernel"):
