@@ -14,8 +14,21 @@ Public API: :func:`bce`, :func:`bce_grad`, :func:`bce_and_grad`;
 """
 from ._api import bce, bce_and_grad, bce_grad, grad_hess, log_sigmoid, sigmoid, softplus
 from ._evaluate import Evaluation, Evaluator, evaluate
+from . import metrics  # noqa: E402  (only NumPy)
+
+# modules that import a heavy peer load on first use: `import fastbce` never
+# imports PyTorch, Dask, XGBoost or LightGBM
+_LAZY_MODULES = ("torch", "dask", "boosting")
+
+
+def __getattr__(name):
+    if name in _LAZY_MODULES:
+        import importlib
+        return importlib.import_module(f"fastbce.{name}")
+    raise AttributeError(f"module 'fastbce' has no attribute {name!r}")
+
 
 __version__ = "0.2.0"
 
 __all__ = ["bce", "bce_grad", "bce_and_grad", "grad_hess", "sigmoid", "log_sigmoid", "softplus",
-           "evaluate", "Evaluation", "Evaluator", "__version__"]
+           "evaluate", "Evaluation", "Evaluator", "metrics", "__version__"]
