@@ -14,6 +14,7 @@ Public API: :func:`bce`, :func:`bce_grad`, :func:`bce_and_grad`;
 """
 from ._api import bce, bce_and_grad, bce_grad, grad_hess, log_sigmoid, sigmoid, softplus
 from ._evaluate import Evaluation, Evaluator, evaluate
+from ._evaluate_io import evaluate_file
 from . import metrics  # noqa: E402  (only NumPy)
 
 # modules that import a heavy peer load on first use: `import fastbce` never
@@ -31,4 +32,4 @@ def __getattr__(name):
 __version__ = "0.2.0"
 
 __all__ = ["bce", "bce_grad", "bce_and_grad", "grad_hess", "sigmoid", "log_sigmoid", "softplus",
-           "evaluate", "Evaluation", "Evaluator", "metrics", "__version__"]
+           "evaluate", "Evaluation", "Evaluator", "evaluate_file", "metrics", "__version__"]

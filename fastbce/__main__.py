@@ -1,5 +1,6 @@
 """``fastbce`` / ``python -m fastbce``: version, OpenMP status, kernel target and a self-check;
-``fastbce bench``: the side-by-side benchmark (see fastbce/bench.py)."""
+``fastbce bench``: the side-by-side benchmark (see fastbce/bench.py);
+``fastbce evaluate FILE``: the evaluation report of predictions in a file (see fastbce/_evaluate_io.py)."""
 import sys
 
 import numpy as np
@@ -31,8 +32,11 @@ def main(argv=None):
     if argv and argv[0] == "bench":
         from fastbce import bench
         return bench.main(argv[1:])
+    if argv and argv[0] == "evaluate":
+        from fastbce import _evaluate_io
+        return _evaluate_io.main(argv[1:])
     if argv:
-        print("usage: fastbce [bench [--help]]", file=sys.stderr)
+        print("usage: fastbce [bench | evaluate] [--help]", file=sys.stderr)
         return 2
     lines, ok = report()
     print("\n".join(lines))
