@@ -99,8 +99,8 @@ def _is_kernel_float(dtype):
     return dtype.char in "fd" and dtype.isnative
 
 
-def _as_predictions(y_pred):
-    predictions = _as_numeric_array(y_pred, "y_pred")
+def _as_predictions(y_pred, name="y_pred"):
+    predictions = _as_numeric_array(y_pred, name)
     if _is_kernel_float(predictions.dtype):
         return predictions, predictions
     return predictions, predictions.astype(np.float64)
@@ -187,20 +187,24 @@ def _operand_index(array, shape, flat_index):
     return tuple(0 if n == 1 else int(i) for n, i in zip(array.shape, position))
 
 
-def _invalid_value_error(name, array, shape, flat_index, from_logits):
+def _invalid_value_error(name, array, shape, flat_index, from_logits, shown_name=None):
+    """The ValueError for operand `name`'s invalid element (called `shown_name` in the message)."""
     index = _operand_index(array, shape, flat_index)
     value = array[index].item()
-    where = f"{name}[{', '.join(map(str, index))}]" if index else name
+    shown_name = shown_name or name
+    where = f"{shown_name}[{', '.join(map(str, index))}]" if index else shown_name
     reason = _REASONS["y_pred_logits" if name == "y_pred" and from_logits else name]
     return ValueError(f"{where} = {value!r}: {reason}; this is the first invalid element")
 
 
 def _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
-         label_smoothing, eps, out, num_threads, want_loss, want_grad, want_hess=False, axis=None):
+         label_smoothing, eps, out, num_threads, want_loss, want_grad, want_hess=False, axis=None,
+         prediction_name="y_pred"):
     """Validate, then one fused kernel pass. Returns (loss, grad), or
-    (grad, hess) with want_hess (logits, reduction "none")."""
+    (grad, hess) with want_hess (logits, reduction "none"). Errors call the
+    predictions `prediction_name`."""
     labels_given, labels, label_type = _as_labels(y_true)
-    predictions_given, predictions = _as_predictions(y_pred)
+    predictions_given, predictions = _as_predictions(y_pred, prediction_name)
     dtype = predictions.dtype
     eps, num_threads = _check_scalars(reduction, label_smoothing, eps, num_threads, dtype)
 
@@ -221,8 +225,8 @@ def _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
 
     shape, size = predictions.shape, predictions.size
     if labels.shape != shape or weights is not None or pos_weights is not None:
-        shape = _broadcast_shape(y_true=labels, y_pred=predictions, sample_weight=weights,
-                                 pos_weight=pos_weights)
+        shape = _broadcast_shape(**{"y_true": labels, prediction_name: predictions,
+                                    "sample_weight": weights, "pos_weight": pos_weights})
         size = math.prod(shape)
 
     reduced = reduction != "none"
@@ -263,7 +267,8 @@ def _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
                 given = {"y_true": labels_given, "y_pred": predictions_given,
                          "sample_weight": weights_given, "pos_weight": pos_weights_given}[bad_operand]
                 flat_index = slice_number * rows * cols + bad_index
-                raise _invalid_value_error(bad_operand, given, shape, flat_index, from_logits)
+                raise _invalid_value_error(bad_operand, given, shape, flat_index, from_logits,
+                                           prediction_name if bad_operand == "y_pred" else None)
             loss_sum += piece_loss
             weight_sum += piece_weight
 
@@ -520,7 +525,8 @@ def grad_hess(y_true, raw_score, *, sample_weight=None, pos_weight=None, label_s
     float dtype (float32/float64; other dtypes are converted to float64).
     """
     return _run(y_true, raw_score, True, "none", sample_weight, pos_weight, label_smoothing,
-                None, None, num_threads, want_loss=False, want_grad=True, want_hess=True)
+                None, None, num_threads, want_loss=False, want_grad=True, want_hess=True,
+                prediction_name="raw_score")
 
 
 _ELEMENTWISE_KERNELS = _kernels.elementwise_kernels()

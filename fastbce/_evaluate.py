@@ -674,6 +674,16 @@ def _code_groups(groups):
             present = np.bincount(offset, minlength=high - low + 1) > 0
             slot_of = np.cumsum(present) - 1
             return (np.flatnonzero(present) + low).tolist(), slot_of[offset].astype(np.int64)
+    if groups.dtype.kind in "OUS":
+        # strings: pandas' hash-based factorize, when installed, is many
+        # times faster than sorting an object array (None/NaN keep the path below)
+        try:
+            import pandas
+            codes, uniques = pandas.factorize(groups, sort=True)
+        except (ImportError, TypeError):
+            codes = None
+        if codes is not None and not (codes < 0).any():
+            return [u.item() if hasattr(u, "item") else u for u in uniques.tolist()], codes.astype(np.int64)
     if groups.dtype.kind == "f" and np.isnan(groups).any():
         raise ValueError(f"groups must not contain NaN (at index {int(np.argmax(np.isnan(groups)))})")
     try:

@@ -66,6 +66,7 @@ cdef enum:
     BLOCK = 16 * CHUNK       # elements per partial sum, fixed whatever the thread count
     BLOCKS_PER_ROUND = 4096  # blocks per parallel round: bounds the partials' memory
     LANES = 8                # independent float64 accumulators in a block
+    WIDE = 16                # accumulators in the input's type within an evaluation chunk
     PARTIALS_PER_ROUND = 1 << 22  # float64 partials a round may hold (32 MB)
 
 # what a pass computes (Job.mode)
@@ -96,6 +97,7 @@ cdef enum:
     N_SUMS = 14
     N_BIN_SUMS = 4           # per bin: w (1 - y), w y, w (1 - y) p, w y p
     EVAL_CHUNK = 256         # elements per evaluation chunk: its N_SUMS buffers stay in L1
+                             # (and a float32 lane adds up at most 16 terms)
 #: longest row that bce_kernel sums per row (row_loss=)
 MAX_ROW_SUM_LENGTH = BLOCK
 SUM_NAMES = ("count", "weight", "loss", "brier", "prob", "above", "below")
@@ -242,6 +244,26 @@ cdef inline void add_to_rows(const floating* values, Py_ssize_t start, Py_ssize_
             total += values[j + t]
         row_sums[row] += total
         j += run
+
+
+cdef inline void add_to_wide_lanes(const floating* values, Py_ssize_t n, floating* wide) noexcept nogil:
+    # add_to_lanes in the input's own type over WIDE lanes (one AVX-512
+    # register of float32): for the many sums of a short chunk, whose lanes
+    # then go to float64 once per chunk (flush_wide_lanes)
+    cdef Py_ssize_t i = 0, k
+    while i + WIDE <= n:
+        for k in range(WIDE):
+            wide[k] += values[i + k]
+        i += WIDE
+    for k in range(n - i):
+        wide[k] += values[i + k]
+
+
+cdef inline void flush_wide_lanes(floating* wide, double* lanes) noexcept nogil:
+    cdef Py_ssize_t k
+    for k in range(WIDE):
+        lanes[k % LANES] += wide[k]
+        wide[k] = 0
 
 
 cdef inline double sum_lanes(const double* lanes) noexcept nogil:
@@ -508,6 +530,7 @@ cdef int evaluate_block(const Job* job, label_t* label_kind, floating* float_kin
     cdef floating sums[N_SUMS * EVAL_CHUNK]
     cdef int bin_of[EVAL_CHUNK]
     cdef double lanes[N_SUMS * LANES]
+    cdef floating wide[N_SUMS * WIDE]
     cdef const label_t* y
     cdef const floating* p
     cdef const floating* w
@@ -522,6 +545,8 @@ cdef int evaluate_block(const Job* job, label_t* label_kind, floating* float_kin
     cdef int bad = 0
     for k in range(N_SUMS * LANES):
         lanes[k] = 0
+    for k in range(N_SUMS * WIDE):
+        wide[k] = 0
     if not has_weight:
         for k in range(EVAL_CHUNK):
             w_buffer[k] = 1
@@ -549,9 +574,12 @@ cdef int evaluate_block(const Job* job, label_t* label_kind, floating* float_kin
                 for k in range(N_SUMS):
                     row[k] += sums[k * EVAL_CHUNK + j]
         else:
-            # without sample weights the counts are the weights: summed once
-            for k in range(0 if has_weight else SUM_WEIGHT, N_SUMS):
-                add_to_lanes(&sums[k * EVAL_CHUNK], n, &lanes[k * LANES])
+            # without sample weights the counts are the weights, and the
+            # sums below the threshold are the weights minus those above
+            # (exact for 0/1 labels: sums of integers): summed once
+            for k in range(0 if has_weight else SUM_WEIGHT, N_SUMS if has_weight else SUM_BELOW):
+                add_to_wide_lanes(&sums[k * EVAL_CHUNK], n, &wide[k * WIDE])
+                flush_wide_lanes(&wide[k * WIDE], &lanes[k * LANES])
         if job.n_bins:
             for j in range(n):
                 row = partial + (codes[j] * job.group_stride if grouped else 0)
@@ -563,7 +591,11 @@ cdef int evaluate_block(const Job* job, label_t* label_kind, floating* float_kin
         chunk += n
     if not grouped:
         for k in range(N_SUMS):
-            partial[k] = sum_lanes(&lanes[(k if has_weight or k >= SUM_WEIGHT else k + SUM_WEIGHT) * LANES])
+            partial[k] = sum_lanes(&lanes[k * LANES])
+        if not has_weight:
+            for k in range(2):
+                partial[SUM_COUNT + k] = partial[SUM_WEIGHT + k]
+                partial[SUM_BELOW + k] = partial[SUM_WEIGHT + k] - partial[SUM_ABOVE + k]
     return bad
 
 
