@@ -253,7 +253,15 @@ def _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
     loss_sum = weight_sum = 0.0
     if size:
         threads = 1 if size < SERIAL_BELOW else num_threads
-        operands = _coalesced_views(shape, [labels, predictions, weights, pos_weights, loss_out, grad_out, hess_out])
+        if len(shape) == 1 and labels.shape == shape and weights is None and pos_weights is None:
+            # the common small call: two 1-D arrays, viewed as one row (no coalescing to do)
+            operands = [labels[None], predictions[None], None, None,
+                        None if loss_out is None else loss_out[None],
+                        None if grad_out is None else grad_out[None],
+                        None if hess_out is None else hess_out[None]]
+        else:
+            operands = _coalesced_views(shape, [labels, predictions, weights, pos_weights, loss_out, grad_out,
+                                                hess_out])
         *leading, rows, cols = operands[1].shape
         kernel = _KERNELS[label_type, dtype.char, (dtype if weights is None else weights.dtype).char]
         # inputs that do not coalesce to 2-D run one 2-D slice at a time
