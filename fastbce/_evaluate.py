@@ -28,6 +28,7 @@ import numpy as np
 from . import _kernels
 from ._api import (
     SERIAL_BELOW,
+    _normalize_axes,
     _DEFAULT_EPS,
     _REASONS,
     _as_labels,
@@ -693,6 +694,15 @@ def _code_groups(groups):
     return values.tolist(), codes.reshape(-1).astype(np.int64)
 
 
+def _groups_of_axes(axis, *arrays):
+    """Group codes that make evaluate(axis=) a grouped evaluation: the flat
+    index over the axes not reduced, as a broadcast view (no full-size array)."""
+    shape = np.broadcast_shapes(*(np.shape(a) for a in arrays if a is not None))
+    axes = _normalize_axes(axis, len(shape))
+    kept_shape = [1 if a in axes else n for a, n in enumerate(shape)]
+    return np.broadcast_to(np.arange(math.prod(kept_shape), dtype=np.int64).reshape(kept_shape), shape)
+
+
 _UNSET = object()
 
 
@@ -889,7 +899,7 @@ def _warn_empty(overall, values, group_evaluations, stacklevel):
 
 def evaluate(y_true, y_pred, *, from_logits=False, threshold=0.5, sample_weight=None,
              class_weight=None, pos_weight=None, eps=None, groups=None, bins=None,
-             num_threads=None):
+             num_threads=None, axis=None):
     """Evaluation report of binary predictions in one pass: an :class:`Evaluation`.
 
     Log loss (as :func:`fastbce.bce`), Brier score, confusion counts at
@@ -922,6 +932,11 @@ def evaluate(y_true, y_pred, *, from_logits=False, threshold=0.5, sample_weight=
     bins : int, optional
         Number of equal-width probability bins on [0, 1] for the ranking and
         calibration figures.
+    axis : int or tuple of ints, optional
+        Evaluate over these axes only: one report per remaining index, in
+        ``groups`` keyed by that index (C-order flat index when several axes
+        remain), e.g. ``axis=0`` on (n, k) multi-label outputs gives one
+        report per label column. Not with ``groups=``.
 
     Returns
     -------
@@ -931,5 +946,9 @@ def evaluate(y_true, y_pred, *, from_logits=False, threshold=0.5, sample_weight=
     """
     evaluator = Evaluator(from_logits=from_logits, threshold=threshold, class_weight=class_weight,
                           pos_weight=pos_weight, eps=eps, bins=bins, num_threads=num_threads)
+    if axis is not None:
+        if groups is not None:
+            raise ValueError("evaluate: pass axis= or groups=, not both (axis= is groups by index)")
+        groups = _groups_of_axes(axis, y_true, y_pred, sample_weight)
     evaluator.update(y_true, y_pred, sample_weight=sample_weight, groups=groups)
     return evaluator._result(stacklevel=3)

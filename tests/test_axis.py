@@ -173,3 +173,23 @@ def test_empty_and_zero_weight_rows_give_nan_with_a_warning():
         warnings.simplefilter("error")
         assert fastbce.bce(np.zeros((3, 0)), np.zeros((3, 0)), axis=1, reduction="sum").tolist() == [0, 0, 0]
         assert fastbce.bce(np.zeros((0, 5)), np.zeros((0, 5)), axis=1).shape == (0,)
+
+
+def test_evaluate_over_an_axis_is_one_report_per_remaining_index():
+    rng = np.random.default_rng(3)
+    y = (rng.random((500, 4)) < 0.3).astype(np.uint8)
+    p = rng.random((500, 4))
+    w = rng.random(500)[:, None]
+    ev = fastbce.evaluate(y, p, axis=0, sample_weight=w)
+    assert list(ev.groups) == [0, 1, 2, 3]
+    for column in range(4):
+        alone = fastbce.evaluate(y[:, column], p[:, column], sample_weight=w[:, 0])
+        assert ev.groups[column].log_loss == pytest.approx(alone.log_loss, rel=1e-13)
+        assert ev.groups[column].tp == pytest.approx(alone.tp, rel=1e-13)
+    assert ev.log_loss == pytest.approx(fastbce.bce(y, p, sample_weight=w), rel=1e-13)
+    per_row = fastbce.evaluate(y, p, axis=-1)
+    assert len(per_row.groups) == 500
+    np.testing.assert_allclose([per_row.groups[i].log_loss for i in range(500)],
+                               fastbce.bce(y, p, axis=-1), rtol=1e-12)
+    with pytest.raises(ValueError, match="not both"):
+        fastbce.evaluate(y, p, axis=0, groups=np.zeros((500, 4)))
