@@ -209,17 +209,7 @@ def _as_array(x, name):
 def _as_probabilities(y_pred):
     """(probabilities as a 1-D or (n, 2) view, eps, dtype of the row-sum check,
     whether a (n, 1) column was given)."""
-    proba = _as_array(y_pred, "y_pred")
-    kind = proba.dtype.kind
-    if kind == "c":
-        raise ValueError(f"Complex data not supported: y_pred has dtype {proba.dtype}")
-    if kind in "OUS":
-        try:
-            proba = proba.astype(np.float64)
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"y_pred must hold probabilities: {error}") from None
-    elif kind not in "biuf":
-        raise ValueError(f"y_pred has unsupported dtype {proba.dtype}: expected probabilities")
+    proba = _as_numbers(y_pred, "y_pred", "probabilities")
     # scikit-learn computes float64, float32 and float16 in their own type and
     # converts the others to float64; eps is that type's machine epsilon.
     kept = proba.dtype.kind == "f" and proba.dtype.itemsize in (2, 4, 8)
@@ -276,18 +266,24 @@ def _check_not_mixed(given, array, name):
 def _as_weights(sample_weight):
     if sample_weight is None:
         return None
-    weights = _as_array(sample_weight, "sample_weight")
-    kind = weights.dtype.kind
+    return _as_numbers(sample_weight, "sample_weight", "numbers")
+
+
+def _as_numbers(x, name, what):
+    """x as a numeric array, scikit-learn's way: strings of numbers
+    converted to float64, a ValueError (its type) for complex and the rest."""
+    array = _as_array(x, name)
+    kind = array.dtype.kind
     if kind == "c":
-        raise ValueError(f"Complex data not supported: sample_weight has dtype {weights.dtype}")
+        raise ValueError(f"Complex data not supported: {name} has dtype {array.dtype}")
     if kind in "OUS":
         try:
-            weights = weights.astype(np.float64)
+            return array.astype(np.float64)
         except (TypeError, ValueError) as error:
-            raise ValueError(f"sample_weight must hold numbers: {error}") from None
-    elif kind not in "biuf":
-        raise ValueError(f"sample_weight has unsupported dtype {weights.dtype}")
-    return weights
+            raise ValueError(f"{name} must hold {what}: {error}") from None
+    if kind not in "biuf":
+        raise ValueError(f"{name} has unsupported dtype {array.dtype}: expected {what}")
+    return array
 
 
 def _check_lengths(proba, y, weights):

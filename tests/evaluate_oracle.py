@@ -12,26 +12,14 @@ import math
 
 import numpy as np
 
+from fastbce._reference import _sigmoid, _softplus  # the float64 reference's stable forms
+
 __all__ = ["raw_sums_oracle", "first_invalid_oracle", "SUM_NAMES", "BIN_SUM_NAMES"]
 
 SUM_NAMES = ("count", "weight", "loss", "brier", "prob", "above", "below")
 BIN_SUM_NAMES = ("bin_weight", "bin_prob")
 
 
-def _softplus(z):
-    """log(1 + exp(z)), stable, exact limits at +-inf."""
-    if z == math.inf:
-        return math.inf
-    if z == -math.inf:
-        return 0.0
-    return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
-
-
-def _sigmoid(x):
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
 
 
 def _times(factor, value):

@@ -20,7 +20,7 @@ import pytest
 
 import fastbce
 import fastbce.boosting as boosting
-from conftest import FLOAT_DTYPES, dtype_id, make_data
+from conftest import FLOAT_DTYPES, dtype_id, keyword_case, make_data
 
 DTYPES = pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=dtype_id)
 N = 5_000
@@ -31,15 +31,10 @@ CASES = ["plain", "sample_weight", "pos_weight_scalar", "pos_weight_array", "lab
 
 
 def case_keywords(name, data):
-    return {
-        "plain": {},
-        "sample_weight": {"sample_weight": data["sample_weight"]},
-        "pos_weight_scalar": {"pos_weight": 2.5},
-        "pos_weight_array": {"pos_weight": data["pos_weight"]},
-        "label_smoothing": {"label_smoothing": 0.1},
-        "combined": {"sample_weight": data["sample_weight"], "pos_weight": data["pos_weight"],
-                     "label_smoothing": 0.2},
-    }[name]
+    """conftest.keyword_case without eps (grad_hess takes logits only)."""
+    keywords = keyword_case(name, data)
+    keywords.pop("eps", None)
+    return keywords
 
 
 def closed_form(y, x, sample_weight=None, pos_weight=None, label_smoothing=0.0):
