@@ -11,8 +11,19 @@ as fastbce.
 Labels are uint8 for fastbce (its recommended input: a quarter of the memory
 traffic of float32 labels) and float of the prediction's dtype for the peers,
 which need them; ``--float-labels`` gives fastbce float labels too.
+
+The tasks (``--tasks``) are fastbce's ``bce``, ``bce_grad`` and
+``bce_and_grad`` and its evaluation report, ``evaluate``: log loss, Brier
+score, accuracy, precision, recall and F1 in one pass, against the
+scikit-learn calls giving the same figures (``log_loss``,
+``brier_score_loss``, ``accuracy_score`` and
+``precision_recall_fscore_support(average="binary")`` on the hard predictions
+``y_pred >= threshold``, made by NumPy within the timed call), and against
+``fastbce.bce`` alone on the same data, its reference point: the report's
+cost over the loss alone.
 """
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -20,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 
 import numpy as np
 
@@ -37,7 +49,22 @@ CASES = (
     ("bce_and_grad", "probabilities"),
 )
 QUICK_CASES = (("bce", "logits"), ("bce", "probabilities"), ("bce_and_grad", "logits"))
+# the evaluation report's case, in the full and the quick run (its pytest-benchmark
+# suite is benchmarks/test_evaluate_speed.py, not test_bce_speed.py's CASES)
+EVALUATE_CASES = (("evaluate", "probabilities"),)
+BCE_OPS = ("bce", "bce_grad", "bce_and_grad")
+TASKS = BCE_OPS + ("evaluate",)
 PEERS = ("numpy", "sklearn", "torch", "numexpr", "numba")
+# fastbce's own reference point of a task, timed beside it on the same data
+REFERENCES = {"evaluate": "bce"}
+EVALUATE_THRESHOLD = 0.5
+# the figures of the evaluation report compared between implementations
+EVALUATE_FIGURES = ("log_loss", "brier", "accuracy", "precision", "recall", "f1")
+# scikit-learn's largest size: its log_loss runs at ~20 M elements/s and the
+# report's 4 calls at ~4 M elements/s (1e7: seconds a call; above: minutes)
+SKLEARN_MAX_N = 10_000_000
+# --quick: the report's 4 calls only up to 1e6 (the largest quick size would add seconds)
+QUICK_SKLEARN_MAX_N = {"evaluate": 1_000_000}
 
 
 # --- the data ----------------------------------------------------------------
@@ -54,11 +81,15 @@ def make_data(n, dtype, kind, seed=0):
 # Each maker returns a zero-argument callable computing the case on the data
 # (its result is used to check that all agree), or None if it does not apply.
 
-def fastbce_impl(op, kind, labels, y_pred, threads, float_labels):
+def fastbce_impl(op, kind, labels, y_pred, threads, float_labels, **options):
+    """``options``: further keyword arguments of fastbce.evaluate (bins=, groups=)."""
     y = labels.astype(y_pred.dtype) if float_labels else labels
     logits = kind == "logits"
     if op == "bce":
         return lambda: fastbce.bce(y, y_pred, from_logits=logits, num_threads=threads)
+    if op == "evaluate":
+        return lambda: fastbce.evaluate(y, y_pred, from_logits=logits, threshold=EVALUATE_THRESHOLD,
+                                        num_threads=threads, **options)
     grad = np.empty_like(y_pred)
     if op == "bce_grad":
         return lambda: fastbce.bce_grad(y, y_pred, from_logits=logits, out=grad, num_threads=threads)
@@ -66,6 +97,8 @@ def fastbce_impl(op, kind, labels, y_pred, threads, float_labels):
 
 
 def numpy_impl(op, kind, y, y_pred, threads):
+    if op not in BCE_OPS:
+        return None
     n = y_pred.size
     if kind == "logits":
         x = y_pred
@@ -94,13 +127,24 @@ def numpy_impl(op, kind, y, y_pred, threads):
 
 
 def sklearn_impl(op, kind, y, y_pred, threads):
-    if op != "bce" or kind != "probabilities":
+    if op not in ("bce", "evaluate") or kind != "probabilities":
         return None
-    from sklearn.metrics import log_loss
-    return lambda: log_loss(y, y_pred, labels=[0, 1])
+    from sklearn import metrics
+    if op == "bce":
+        return lambda: metrics.log_loss(y, y_pred, labels=[0, 1])
+
+    def report():  # fastbce.evaluate's figures, from the hard predictions it makes
+        hard = y_pred >= EVALUATE_THRESHOLD
+        precision, recall, f1, _ = metrics.precision_recall_fscore_support(y, hard, average="binary")
+        return types.SimpleNamespace(
+            log_loss=metrics.log_loss(y, y_pred, labels=[0, 1]), brier=metrics.brier_score_loss(y, y_pred),
+            accuracy=metrics.accuracy_score(y, hard), precision=precision, recall=recall, f1=f1)
+    return report
 
 
 def torch_impl(op, kind, y, y_pred, threads):
+    if op not in BCE_OPS:
+        return None
     import torch
     import torch.nn.functional as F
     target = torch.from_numpy(y)
@@ -232,12 +276,16 @@ def best_time(fn, min_total=0.2, min_repeats=3, max_repeats=200):
     return best
 
 
-def _loss_of(result):
+def _figures_of(result):
+    """The figures compared between implementations, a float64 array: the loss
+    (a gradient: its sum), or an evaluation report's EVALUATE_FIGURES."""
+    if hasattr(result, "log_loss"):
+        return np.array([getattr(result, name) for name in EVALUATE_FIGURES], dtype=np.float64)
     if isinstance(result, tuple):
-        return float(result[0])
+        result = result[0]
     if isinstance(result, np.ndarray):
-        return float(np.sum(result, dtype=np.float64))
-    return float(result)
+        return np.array([np.sum(result, dtype=np.float64)])
+    return np.array([float(result)])
 
 
 def machine_header(peers):
@@ -282,19 +330,24 @@ def run_ceiling_probe(source, n):
     return figures
 
 
-def run(sizes, cases, dtypes, thread_counts, peers, float_labels=False, progress=True, min_total=0.2):
-    """All timings, as a list of records."""
+def run(sizes, cases, dtypes, thread_counts, peers, float_labels=False, progress=True, min_total=0.2,
+        sklearn_max_n=None):
+    """All timings, as a list of records. ``sklearn_max_n``: {op: the largest
+    size scikit-learn is timed at}, for the ops not at SKLEARN_MAX_N."""
+    sklearn_max_n = sklearn_max_n or {}
     records = []
     jobs = [(op, kind, dtype, n, t) for (op, kind) in cases for dtype in dtypes for n in sizes for t in thread_counts]
     for number, (op, kind, dtype, n, threads) in enumerate(jobs, 1):
         labels, y_pred = make_data(n, dtype, kind)
         y_float = labels.astype(dtype)
         impls = {"fastbce": fastbce_impl(op, kind, labels, y_pred, threads, float_labels)}
+        if op in REFERENCES:
+            impls[REFERENCES[op]] = fastbce_impl(REFERENCES[op], kind, labels, y_pred, threads, float_labels)
         for peer in peers:
             if peer in ("numpy", "sklearn") and threads != min(thread_counts):
                 continue  # single-threaded peers: timed once, at the lowest thread count
-            if peer == "sklearn" and n > 10_000_000:
-                continue  # ~20 M elements/s: minutes at the largest sizes
+            if peer == "sklearn" and n > sklearn_max_n.get(op, SKLEARN_MAX_N):
+                continue
             impl = PEER_IMPLS[peer](op, kind, y_float, y_pred, threads)
             if impl is not None:
                 impls[peer] = impl
@@ -304,10 +357,11 @@ def run(sizes, cases, dtypes, thread_counts, peers, float_labels=False, progress
                 print(f"\r[{number}/{len(jobs)}] {op} {kind} {np.dtype(dtype).name} n={n:,} "
                       f"threads={threads}: {name:<8}", end="", file=sys.stderr, flush=True)
             seconds = best_time(impl, min_total=min_total)
-            value = _loss_of(impl())
+            value = _figures_of(impl())
             if name == "fastbce":
                 reference = value
-            agrees = bool(np.isclose(value, reference, rtol=1e-3, atol=1e-6)) if reference is not None else None
+            common = min(value.size, reference.size)  # fastbce.bce beside the report: the loss only
+            agrees = bool(np.allclose(value[:common], reference[:common], rtol=1e-3, atol=1e-6))
             records.append({
                 "op": op, "input": kind, "dtype": np.dtype(dtype).name, "n": int(n), "threads": int(threads),
                 "impl": name, "seconds": seconds, "melem_per_s": n / seconds / 1e6, "agrees": agrees,
@@ -318,7 +372,11 @@ def run(sizes, cases, dtypes, thread_counts, peers, float_labels=False, progress
 
 
 def format_table(records, peers):
-    """Rows of text: fastbce's throughput and each peer's speed ratio."""
+    """Rows of text: fastbce's throughput, each peer's speed ratio and, for a
+    task with a reference point (REFERENCES), fastbce's time over the reference's."""
+    timed = {r["impl"] for r in records}
+    peers = [p for p in peers if p in timed]  # a peer of none of the tasks run: no column
+    references = [ref for ref in dict.fromkeys(REFERENCES.values()) if ref in timed]
     groups = {}
     for r in records:
         groups.setdefault((r["op"], r["input"], r["dtype"], r["n"], r["threads"]), {})[r["impl"]] = r
@@ -327,7 +385,7 @@ def format_table(records, peers):
         for peer in ("numpy", "sklearn"):
             if peer in impls:
                 single[(op, kind, dtype, n, peer)] = impls[peer]
-    columns = ["fastbce M/s"] + [f"vs {p}" for p in peers]
+    columns = ["fastbce M/s"] + [f"vs {p}" for p in peers] + [f"x {ref} time" for ref in references]
     header = f"{'case':<34}{'n':>12}{'thr':>5}" + "".join(f"{c:>13}" for c in columns)
     lines = [header, "-" * len(header)]
     for (op, kind, dtype, n, threads), impls in groups.items():
@@ -340,20 +398,31 @@ def format_table(records, peers):
             else:
                 mark = "" if rec["agrees"] in (None, True) else "!"
                 cells.append(f"{rec['seconds'] / ours['seconds']:.1f}x{mark}")
+        for ref in references:
+            rec = impls.get(ref)
+            mark = "" if rec is None or rec["agrees"] in (None, True) else "!"
+            cells.append("-" if rec is None else f"{ours['seconds'] / rec['seconds']:.2f}x{mark}")
         case = f"{op} {kind} {dtype}"
         lines.append(f"{case:<34}{n:>12,}{threads:>5}" + "".join(f"{c:>13}" for c in cells))
     return lines
 
 
+PLOT_CASES = (("bce", "logits", "float32"), ("evaluate", "probabilities", "float32"))
+
+
 def plot(records, path):
+    """Throughput against size: a row per thread count, a column per case of
+    PLOT_CASES in the records (or the first case if none)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     cases = sorted({(r["op"], r["input"], r["dtype"]) for r in records})
     thread_counts = sorted({r["threads"] for r in records})
-    fig, axes = plt.subplots(len(thread_counts), 1, figsize=(9, 4.2 * len(thread_counts)), squeeze=False)
-    case = next((c for c in cases if c == ("bce", "logits", "float32")), cases[0])
-    for ax, threads in zip(axes[:, 0], thread_counts):
+    shown = [c for c in PLOT_CASES if c in cases] or cases[:1]
+    fig, axes = plt.subplots(len(thread_counts), len(shown), figsize=(9 * len(shown), 4.2 * len(thread_counts)),
+                             squeeze=False)
+    for (row, threads), (column, case) in itertools.product(enumerate(thread_counts), enumerate(shown)):
+        ax = axes[row, column]
         impls = sorted({r["impl"] for r in records if (r["op"], r["input"], r["dtype"]) == case})
         for impl in impls:
             points = sorted(
@@ -361,13 +430,20 @@ def plot(records, path):
                 if (r["op"], r["input"], r["dtype"]) == case and r["impl"] == impl
                 and (r["threads"] == threads or impl in ("numpy", "sklearn"))
             )
+            if impl == REFERENCES.get(case[0]):
+                label = f"fastbce.{impl} alone (reference)"
+            elif impl == "fastbce" and case[0] in REFERENCES:
+                label = f"fastbce.{case[0]}"
+            else:
+                label = impl + (" (1 thread)" if impl in ("numpy", "sklearn") else "")
             if points:
-                ax.plot(*zip(*points), marker="o", label=impl + (" (1 thread)" if impl in ("numpy", "sklearn") else ""))
+                ax.plot(*zip(*points), marker="o", label=label)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("elements")
         ax.set_ylabel("M elements / s")
-        ax.set_title(f"{' '.join(case)} mean, {threads} thread{'s' if threads > 1 else ''}")
+        what = "report" if case[0] == "evaluate" else "mean"
+        ax.set_title(f"{' '.join(case)} {what}, {threads} thread{'s' if threads > 1 else ''}")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
     fig.tight_layout()
@@ -381,6 +457,9 @@ def parse_size(text):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="fastbce bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a short run (under a minute on 2 cores)")
+    parser.add_argument("--tasks", default=None,
+                        help=f"comma-separated subset of {','.join(TASKS)} (default all; --quick: "
+                             f"{', '.join(dict.fromkeys(op for op, _ in QUICK_CASES + EVALUATE_CASES))})")
     parser.add_argument("--sizes", type=lambda s: [parse_size(v) for v in s.split(",")],
                         help="comma-separated sizes (default 1e3,1e5,1e7; add 1e8 for the largest)")
     parser.add_argument("--threads", type=lambda s: [int(v) for v in s.split(",")],
@@ -398,7 +477,14 @@ def main(argv=None):
     all_threads = _kernels.max_threads()
     thread_counts = args.threads or sorted({1, all_threads})
     dtypes = [np.dtype(d) for d in (args.dtypes or ("float32" if args.quick else "float32,float64")).split(",")]
-    cases = QUICK_CASES if args.quick else CASES
+    tasks = [t for t in (args.tasks or ",".join(TASKS)).split(",") if t]
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown:
+        parser.error(f"unknown task(s) {', '.join(unknown)}: choose from {', '.join(TASKS)}")
+    cases = [c for c in (QUICK_CASES if args.quick else CASES) + EVALUATE_CASES if c[0] in tasks]
+    if not cases:
+        parser.error(f"no case of {', '.join(tasks)} in the {'quick' if args.quick else 'full'} run")
+    sklearn_max_n = QUICK_SKLEARN_MAX_N if args.quick else {}
     peers = installed_peers([p for p in args.peers.split(",") if p])
     header = machine_header(peers)
 
@@ -413,9 +499,18 @@ def main(argv=None):
           f"labels: {'float' if args.float_labels else 'uint8'} for fastbce, float for peers; "
           "'!' marks a peer whose result disagrees by more than 1e-3 relative "
           "(numexpr accumulates float32 sums in float32)")
+    ops = {op for op, _ in cases}
+    if "evaluate" in ops:
+        print(f"evaluate: fastbce.evaluate (threshold {EVALUATE_THRESHOLD}) vs scikit-learn's log_loss + "
+              "brier_score_loss + accuracy_score + precision_recall_fscore_support(average='binary') "
+              "(with NumPy's y_pred >= threshold); 'x bce time' = evaluate's time / fastbce.bce's alone "
+              "on the same data (target: at most 2x)")
+    for op, limit in sklearn_max_n.items():
+        if op in ops and "sklearn" in peers and max(sizes) > limit:
+            print(f"--quick: scikit-learn is left out of {op} above {limit:,} elements (its calls take seconds there)")
     print()
     records = run(sizes, cases, dtypes, thread_counts, peers, float_labels=args.float_labels,
-                  min_total=0.1 if args.quick else 0.3)
+                  min_total=0.1 if args.quick else 0.3, sklearn_max_n=sklearn_max_n)
     for line in format_table(records, peers):
         print(line)
 
