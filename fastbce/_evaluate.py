@@ -470,9 +470,9 @@ class Evaluation:
 # --------------------------------------------------------------------------
 
 def _ratio(numerator, denominator, undefined):
-    """numerator / denominator, `undefined` where the denominator is 0."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(denominator == 0, undefined, numerator / np.where(denominator == 0, 1.0, denominator))
+    """numerator / denominator, `undefined` where the denominator is 0 (never dividing by 0)."""
+    zero = denominator == 0
+    return np.where(zero, undefined, numerator / np.where(zero, 1.0, denominator))
 
 
 def _figures(sums, class_weight, threshold, bins):
