@@ -671,8 +671,11 @@ def _code_groups(groups):
         # small integer codes: a bincount instead of a sort
         low, high = int(groups.min()), int(groups.max())
         if high - low < max(2 * groups.size, 1 << 16):
-            offset = groups.astype(np.int64) - low
+            offset = groups.astype(np.int64, copy=False) - low if low else groups.astype(np.int64, copy=False)
             present = np.bincount(offset, minlength=high - low + 1) > 0
+            if low == 0 and present.all():
+                # already the codes 0..k-1 (the common case): read in place
+                return list(range(high + 1)), offset
             slot_of = np.cumsum(present) - 1
             return (np.flatnonzero(present) + low).tolist(), slot_of[offset].astype(np.int64)
     if groups.dtype.kind in "OUS":
