@@ -178,7 +178,7 @@ def test_extreme_logits(dtype):
             w, pw, a = kw.get("sample_weight", 1.0), kw.get("pos_weight", 1.0), kw.get("label_smoothing", 0.0)
             ys = y * (1 - a) + a / 2
             limit_pos, limit_neg = w * (1 - ys), -w * pw * ys
-            rtol = 4 * np.finfo(dtype).eps
+            rtol = float(4 * np.finfo(dtype).eps)
             assert grad[-1] == pytest.approx(limit_pos, rel=rtol, abs=1e-300)
             assert grad[0] == pytest.approx(limit_neg, rel=rtol, abs=1e-300)
             assert hess[0] == hess[-1] == 0

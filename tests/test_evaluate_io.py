@@ -446,8 +446,10 @@ def test_parquet_memory_does_not_grow_with_the_file(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [os.path.dirname(os.path.dirname(os.path.abspath(_evaluate_io.__file__))),
          os.environ.get("PYTHONPATH", "")]))
+    # (from tmp_path: `python -c` puts the working folder first on sys.path,
+    # and a source checkout's fastbce/ has no compiled kernels)
     result = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(small), str(large)],
-                            capture_output=True, text=True, env=env, timeout=120)
+                            capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     imported, after_small, after_large = map(int, result.stdout.split())
     large_bytes = os.path.getsize(large)
