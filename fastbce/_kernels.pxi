@@ -455,16 +455,21 @@ cdef int bce_block(const Job* job, label_t* label_kind, floating* float_kind, co
 
 cdef inline void store_terms(floating label, floating prob, floating neg_log_p, floating neg_log_not_p,
                              floating w, floating pw, floating threshold, floating bins,
-                             floating* sums, int* bin_of, Py_ssize_t j) noexcept nogil:
+                             floating* sums, int* bin_of, Py_ssize_t j, bint every_sum) noexcept nogil:
     """Element j's terms of the report's sums: sums[k * EVAL_CHUNK + j] for
-    each SUM_* k, and its bin min(floor(prob * bins), bins - 1)."""
+    each SUM_* k (without every_sum, not the counts and below-threshold
+    sums, which evaluate_block then derives), and its bin min(floor(prob *
+    bins), bins - 1) when there are bins."""
     cdef floating one = 1, zero = 0
     cdef floating wn = w * (one - label)
     cdef floating wp = w * label
     cdef bint above = prob >= threshold
     cdef floating scaled = prob * bins
-    sums[SUM_COUNT * EVAL_CHUNK + j] = one - label
-    sums[(SUM_COUNT + 1) * EVAL_CHUNK + j] = label
+    if every_sum:
+        sums[SUM_COUNT * EVAL_CHUNK + j] = one - label
+        sums[(SUM_COUNT + 1) * EVAL_CHUNK + j] = label
+        sums[SUM_BELOW * EVAL_CHUNK + j] = zero if above else wn
+        sums[(SUM_BELOW + 1) * EVAL_CHUNK + j] = zero if above else wp
     sums[SUM_WEIGHT * EVAL_CHUNK + j] = wn
     sums[(SUM_WEIGHT + 1) * EVAL_CHUNK + j] = wp
     sums[SUM_LOSS * EVAL_CHUNK + j] = times_or_zero(wn, neg_log_not_p)
@@ -475,11 +480,10 @@ cdef inline void store_terms(floating label, floating prob, floating neg_log_p, 
     sums[(SUM_PROB + 1) * EVAL_CHUNK + j] = wp * prob
     sums[SUM_ABOVE * EVAL_CHUNK + j] = wn if above else zero
     sums[(SUM_ABOVE + 1) * EVAL_CHUNK + j] = wp if above else zero
-    sums[SUM_BELOW * EVAL_CHUNK + j] = zero if above else wn
-    sums[(SUM_BELOW + 1) * EVAL_CHUNK + j] = zero if above else wp
-    # a NaN (flagged invalid anyway) goes to bin 0
-    scaled = scaled if scaled < bins - one else bins - one
-    bin_of[j] = <int> (scaled if scaled > zero else zero)
+    if bins > zero:
+        # a NaN (flagged invalid anyway) goes to bin 0
+        scaled = scaled if scaled < bins - one else bins - one
+        bin_of[j] = <int> (scaled if scaled > zero else zero)
 
 
 cdef inline int evaluate_chunk(const Job* job, const label_t* y, const floating* p,
@@ -495,12 +499,14 @@ cdef inline int evaluate_chunk(const Job* job, const label_t* y, const floating*
     cdef floating label, prob, neg_log_p, neg_log_not_p
     cdef int bad = 0
     cdef Py_ssize_t j
+    # what evaluate_block derives instead (see there)
+    cdef bint every_sum = job.sample_weight.data != NULL or job.codes.data != NULL
     if job.from_logits:
         for j in range(n):
             label = label_value(y[j], p)
             bad |= invalid_inputs(label, p[j], w[j], pw[j], True)
             prob = logit_parts(p[j], &neg_log_p, &neg_log_not_p)
-            store_terms(label, prob, neg_log_p, neg_log_not_p, w[j], pw[j], threshold, bins, sums, bin_of, j)
+            store_terms(label, prob, neg_log_p, neg_log_not_p, w[j], pw[j], threshold, bins, sums, bin_of, j, every_sum)
     elif labels_are_binary(y, p, n):
         # one log: the term of the label's own class (the other one is
         # multiplied by zero)
@@ -508,13 +514,13 @@ cdef inline int evaluate_chunk(const Job* job, const label_t* y, const floating*
             label = label_value(y[j], p)
             bad |= invalid_inputs(label, p[j], w[j], pw[j], False)
             neg_log_p = loss_probability_binary(label, clip_probability(p[j], eps), one, one)
-            store_terms(label, p[j], neg_log_p, neg_log_p, w[j], pw[j], threshold, bins, sums, bin_of, j)
+            store_terms(label, p[j], neg_log_p, neg_log_p, w[j], pw[j], threshold, bins, sums, bin_of, j, every_sum)
     else:
         for j in range(n):
             label = label_value(y[j], p)
             bad |= invalid_inputs(label, p[j], w[j], pw[j], False)
             probability_parts(p[j], eps, &neg_log_p, &neg_log_not_p)
-            store_terms(label, p[j], neg_log_p, neg_log_not_p, w[j], pw[j], threshold, bins, sums, bin_of, j)
+            store_terms(label, p[j], neg_log_p, neg_log_not_p, w[j], pw[j], threshold, bins, sums, bin_of, j, every_sum)
     return bad
 
 
