@@ -368,18 +368,18 @@ def _run_over_axes(axes, shape, dtype, label_type, from_logits, reduction, opera
     row_weight = np.zeros(rows) if weighted else None
     grad_scale = 1.0 / cols if (mean and not weighted and cols) else 1.0
     threads = 1 if rows * cols < SERIAL_BELOW else num_threads
-    # rows longer than a block: one kernel call per row
-    pieces = [(0, rows)] if cols <= _MAX_ROW_SUM_LENGTH else [(r, r + 1) for r in range(rows)]
-    for first, last in pieces if rows * cols else []:
+    # rows longer than a block: one kernel call per row, its full sum
+    call_per_row = cols > _MAX_ROW_SUM_LENGTH
+    pieces = [] if not rows * cols else [(r, r + 1) for r in range(rows)] if call_per_row else [(0, rows)]
+    for first, last in pieces:
         span = slice(first, last)
         arguments = [None if v is None else v[span] for v in views] + [
             None, None if grad_rows is None else grad_rows[span], None]
-        rows_given = {"row_loss": row_loss[span], "row_weight": None if row_weight is None else row_weight[span]}
-        if cols > _MAX_ROW_SUM_LENGTH:
-            rows_given = {}
+        row_sums = {} if call_per_row else {
+            "row_loss": row_loss[span], "row_weight": None if row_weight is None else row_weight[span]}
         loss_sum, weight_sum, bad_index, bad_operand = kernel(
             *arguments, from_logits, True, pos_weight_value, eps, label_smoothing, grad_scale, threads,
-            **rows_given)
+            **row_sums)
         if bad_index >= 0:
             position = np.unravel_index(first * cols + bad_index, transposed_shape)
             index = [0] * len(shape)
@@ -387,7 +387,7 @@ def _run_over_axes(axes, shape, dtype, label_type, from_logits, reduction, opera
                 index[axis] = i
             flat_index = int(np.ravel_multi_index(index, shape))
             raise _invalid_value_error(bad_operand, operands[bad_operand][0], shape, flat_index, from_logits)
-        if not rows_given:
+        if call_per_row:
             row_loss[first] = loss_sum
             if weighted:
                 row_weight[first] = weight_sum

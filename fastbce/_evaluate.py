@@ -46,8 +46,8 @@ __all__ = ["evaluate", "Evaluation", "Evaluator", "GroupEvaluations", "Threshold
 
 # The raw sums, each float64 of shape [G, 2] (G groups, class part 0 = the
 # element weighted by 1 - y, part 1 = by y), and with bins=K [G, K, 2].
-SUM_NAMES = ("count", "weight", "loss", "brier", "prob", "above", "below")
-BIN_SUM_NAMES = ("bin_weight", "bin_prob")
+# (their order is the kernel's: the columns of its output)
+SUM_NAMES, BIN_SUM_NAMES = _kernels.SUM_NAMES, _kernels.BIN_SUM_NAMES
 # the kernel filling them, by (label type name, prediction dtype char, weight dtype char)
 _EVALUATE_KERNELS = _kernels.kernels_by_type(name="evaluate_kernel")
 

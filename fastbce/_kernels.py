@@ -73,6 +73,8 @@ max_threads = _module.max_threads
 vmath_eval = _module.vmath_eval
 #: longest row bce_kernel sums per row (axis=)
 MAX_ROW_SUM_LENGTH = _module.MAX_ROW_SUM_LENGTH
+#: the sums of evaluate_kernel, in the order of its output's columns
+SUM_NAMES, BIN_SUM_NAMES = _module.SUM_NAMES, _module.BIN_SUM_NAMES
 
 
 def kernels_by_type(target=None, name="bce_kernel"):
