@@ -575,3 +575,12 @@ def test_lightgbm_sklearn_same_model(classification, weighted):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Returning raw scores instead"
         assert np.array_equal(custom.predict_proba(X), raw)
+
+
+def test_errors_name_raw_score():
+    with pytest.raises(ValueError, match=r"raw_score\[1\] = nan: logits must not be NaN"):
+        fastbce.grad_hess([0, 1], [0.5, np.nan])
+    with pytest.raises(ValueError, match=r"raw_score \(2,\)"):
+        fastbce.grad_hess([0, 1, 1], [0.5, 0.1])
+    with pytest.raises(TypeError, match="raw_score"):
+        fastbce.grad_hess([0, 1], ["a", "b"])
