@@ -112,20 +112,30 @@ def _as_weights(weights, name, dtype):
     return array, (array if array.dtype == dtype else array.astype(dtype))
 
 
+def _check_eps(eps, dtype):
+    """eps as a float: the default of `dtype` for None; ValueError outside (0, 0.5)."""
+    if eps is None:
+        return _DEFAULT_EPS[dtype.char]
+    if not 0.0 < eps < 0.5:
+        raise ValueError(f"eps must be in (0, 0.5), got {eps!r}")
+    return float(eps)
+
+
+def _check_num_threads(num_threads):
+    """num_threads as an int: OpenMP's default for None; ValueError unless a positive integer."""
+    if num_threads is None:
+        return _kernels.max_threads()
+    if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)) or num_threads < 1:
+        raise ValueError(f"num_threads must be a positive integer or None, got {num_threads!r}")
+    return int(num_threads)
+
+
 def _check_scalars(reduction, label_smoothing, eps, num_threads, dtype):
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
-    if eps is None:
-        eps = _DEFAULT_EPS[dtype.char]
-    elif not 0.0 < eps < 0.5:
-        raise ValueError(f"eps must be in (0, 0.5), got {eps!r}")
-    if num_threads is None:
-        num_threads = _kernels.max_threads()
-    elif isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)) or num_threads < 1:
-        raise ValueError(f"num_threads must be a positive integer or None, got {num_threads!r}")
-    return float(eps), int(num_threads)
+    return _check_eps(eps, dtype), _check_num_threads(num_threads)
 
 
 def _check_out(out, shape, dtype, what):
@@ -170,6 +180,16 @@ def _coalesced_views(shape, arrays):
         for a, s in zip(present, strides)
     )
     return [None if a is None else next(views) for a in arrays]
+
+
+def _slices_2d(operands):
+    """Coalesced operands (the first present, others may be None) as 2-D
+    pieces for the kernels: all of them at once, or, where leading dimensions
+    did not merge, one 2-D slice per leading index (in C order)."""
+    if operands[0].ndim == 2:
+        return [operands]
+    leading = operands[0].shape[:-2]
+    return [[None if a is None else a[index] for a in operands] for index in np.ndindex(*leading)]
 
 
 def _broadcast_shape(**arrays):
@@ -262,12 +282,9 @@ def _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
         else:
             operands = _coalesced_views(shape, [labels, predictions, weights, pos_weights, loss_out, grad_out,
                                                 hess_out])
-        *leading, rows, cols = operands[1].shape
+        rows, cols = operands[1].shape[-2:]
         kernel = _KERNELS[label_type, dtype.char, (dtype if weights is None else weights.dtype).char]
-        # inputs that do not coalesce to 2-D run one 2-D slice at a time
-        slices = [operands] if not leading else [
-            [None if a is None else a[index] for a in operands] for index in np.ndindex(*leading)]
-        for slice_number, pieces in enumerate(slices):
+        for slice_number, pieces in enumerate(_slices_2d(operands)):
             piece_loss, piece_weight, bad_index, bad_operand = kernel(
                 *pieces, from_logits, want_loss, pos_weight_value, eps, label_smoothing, grad_scale, threads,
             )
@@ -544,7 +561,7 @@ def _elementwise(name, x, out, num_threads):
     values = _as_numeric_array(x, "x")
     if not _is_kernel_float(values.dtype):
         values = values.astype(np.float64)
-    _, num_threads = _check_scalars("mean", 0.0, None, num_threads, values.dtype)
+    num_threads = _check_num_threads(num_threads)
     if out is None:
         out = np.empty(values.shape, values.dtype)
     else:
@@ -552,10 +569,8 @@ def _elementwise(name, x, out, num_threads):
     if values.size:
         threads = 1 if values.size < SERIAL_BELOW else num_threads
         operands = _coalesced_views(values.shape, [values, out])
-        *leading, _, _ = operands[0].shape
-        pieces = [operands] if not leading else [[a[index] for a in operands] for index in np.ndindex(*leading)]
         kernel = _ELEMENTWISE_KERNELS[values.dtype.char]
-        for source, destination in pieces:
+        for source, destination in _slices_2d(operands):
             kernel(name, source, destination, threads)
     return out if values.ndim else out[()]
 

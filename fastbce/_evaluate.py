@@ -36,7 +36,8 @@ from ._api import (
     _as_predictions,
     _as_weights,
     _broadcast_shape,
-    _check_scalars,
+    _check_eps,
+    _check_num_threads,
     _invalid_value_error,
     _is_kernel_float,
 )
@@ -732,10 +733,10 @@ class Evaluator:
         self.class_weight = _check_class_weight(class_weight)
         self.bins = _check_bins(bins)
         if eps is not None:
-            eps, _ = _check_scalars("mean", 0.0, eps, 1, np.dtype(np.float64))
+            eps = _check_eps(eps, np.dtype(np.float64))
         self.eps = eps
         if num_threads is not None:
-            _check_scalars("mean", 0.0, None, num_threads, np.dtype(np.float64))
+            _check_num_threads(num_threads)
         self.num_threads = num_threads
         self.pos_weight = None
         if pos_weight is not None:

@@ -117,7 +117,7 @@ cdef struct Job:
     int mode                 # MODE_*
     Strided y_true, y_pred, sample_weight, pos_weight, loss, grad, hess, codes
     Py_ssize_t rows, cols
-    Py_ssize_t block_len     # elements per block (a multiple of CHUNK), fixed by the inputs
+    Py_ssize_t block_len     # elements per block, fixed by the inputs (never by the thread count)
     Py_ssize_t partial_size  # float64 partials per block
     bint from_logits
     bint want_loss           # compute the element-wise loss
