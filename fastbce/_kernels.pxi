@@ -65,7 +65,8 @@ cdef enum:
     CHUNK = 1024             # elements per chunk: its buffers stay in L1/L2
     BLOCK = 16 * CHUNK       # elements per partial sum, fixed whatever the thread count
     BLOCKS_PER_ROUND = 4096  # blocks per parallel round: bounds the partials' memory
-    LANES = 8                # independent float64 accumulators in a block
+    LANES = 16               # independent float64 accumulators in a block (two AVX-512 registers:
+                             # two addition chains)
     WIDE = 16                # accumulators in the input's type within an evaluation chunk
     PARTIALS_PER_ROUND = 1 << 22  # float64 partials a round may hold (32 MB)
 
@@ -267,7 +268,15 @@ cdef inline void flush_wide_lanes(floating* wide, double* lanes) noexcept nogil:
 
 
 cdef inline double sum_lanes(const double* lanes) noexcept nogil:
-    return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
+    cdef double pairs[LANES]
+    cdef Py_ssize_t k, width = LANES // 2
+    for k in range(width):
+        pairs[k] = lanes[k] + lanes[k + width]
+    while width > 1:
+        width //= 2
+        for k in range(width):
+            pairs[k] += pairs[k + width]
+    return pairs[0]
 
 
 cdef inline int invalid_inputs(floating label, floating prediction, floating w, floating pw,
@@ -289,86 +298,111 @@ cdef inline bint labels_are_binary(const label_t* y, const floating* kind, Py_ss
 
 cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
                           const floating* w, const floating* pw,
-                          floating* loss, floating* grad, floating* hess, Py_ssize_t n) noexcept nogil:
+                          floating* loss, floating* grad, floating* hess, Py_ssize_t n,
+                          bint plain) noexcept nogil:
     """Loss and/or gradient of n contiguous elements; nonzero if any input is invalid.
 
     One loop per (input kind, outputs): each is branch-free, so that the
-    compiler vectorizes it.
+    compiler vectorizes it. `plain` (a constant at each call: no weights,
+    pos_weight 1, no smoothing) reads neither weight buffer and lets the
+    weighting fold away; the values are bit for bit the weighted ones with
+    weights 1.
     """
+    cdef floating one = 1
     cdef floating eps = <floating> job.eps
     cdef floating keep = <floating> job.keep
     cdef floating half_smoothing = <floating> job.half_smoothing
     cdef floating scale = <floating> job.grad_scale
-    cdef floating label, prob, unscaled_grad, unscaled_hess
+    cdef floating label, prob, weight, positive_weight, unscaled_grad, unscaled_hess
     cdef int bad = 0
     cdef Py_ssize_t j
     if job.from_logits:
         if hess != NULL:
             for j in range(n):
                 label = label_value(y[j], p)
-                bad |= invalid_inputs(label, p[j], w[j], pw[j], True)
-                label = smooth_label(label, keep, half_smoothing)
-                grad[j] = scale * grad_hess_logit(label, p[j], w[j], pw[j], &unscaled_hess)
+                weight = one if plain else w[j]
+                positive_weight = one if plain else pw[j]
+                bad |= invalid_inputs(label, p[j], weight, positive_weight, True)
+                label = label if plain else smooth_label(label, keep, half_smoothing)
+                grad[j] = scale * grad_hess_logit(label, p[j], weight, positive_weight, &unscaled_hess)
                 hess[j] = scale * unscaled_hess
         elif grad == NULL:
             for j in range(n):
                 label = label_value(y[j], p)
-                bad |= invalid_inputs(label, p[j], w[j], pw[j], True)
-                label = smooth_label(label, keep, half_smoothing)
-                loss[j] = loss_logit(label, p[j], w[j], pw[j])
+                weight = one if plain else w[j]
+                positive_weight = one if plain else pw[j]
+                bad |= invalid_inputs(label, p[j], weight, positive_weight, True)
+                label = label if plain else smooth_label(label, keep, half_smoothing)
+                loss[j] = loss_logit(label, p[j], weight, positive_weight)
         elif loss == NULL:
             for j in range(n):
                 label = label_value(y[j], p)
-                bad |= invalid_inputs(label, p[j], w[j], pw[j], True)
-                label = smooth_label(label, keep, half_smoothing)
-                grad[j] = scale * grad_logit(label, p[j], w[j], pw[j])
+                weight = one if plain else w[j]
+                positive_weight = one if plain else pw[j]
+                bad |= invalid_inputs(label, p[j], weight, positive_weight, True)
+                label = label if plain else smooth_label(label, keep, half_smoothing)
+                grad[j] = scale * grad_logit(label, p[j], weight, positive_weight)
         else:
             for j in range(n):
                 label = label_value(y[j], p)
-                bad |= invalid_inputs(label, p[j], w[j], pw[j], True)
-                label = smooth_label(label, keep, half_smoothing)
-                loss[j] = loss_and_grad_logit(label, p[j], w[j], pw[j], &unscaled_grad)
+                weight = one if plain else w[j]
+                positive_weight = one if plain else pw[j]
+                bad |= invalid_inputs(label, p[j], weight, positive_weight, True)
+                label = label if plain else smooth_label(label, keep, half_smoothing)
+                loss[j] = loss_and_grad_logit(label, p[j], weight, positive_weight, &unscaled_grad)
                 grad[j] = scale * unscaled_grad
     elif job.keep == 1 and labels_are_binary(y, p, n):
         # labels all 0 or 1 (the common case): one log per element, not two
         if grad == NULL:
             for j in range(n):
                 label = label_value(y[j], p)
-                bad |= invalid_inputs(label, p[j], w[j], pw[j], False)
-                loss[j] = loss_probability_binary(label, clip_probability(p[j], eps), w[j], pw[j])
+                weight = one if plain else w[j]
+                positive_weight = one if plain else pw[j]
+                bad |= invalid_inputs(label, p[j], weight, positive_weight, False)
+                loss[j] = loss_probability_binary(label, clip_probability(p[j], eps), weight, positive_weight)
         elif loss == NULL:
             for j in range(n):
                 label = label_value(y[j], p)
-                bad |= invalid_inputs(label, p[j], w[j], pw[j], False)
-                grad[j] = scale * grad_probability_binary(label, clip_probability(p[j], eps), w[j], pw[j])
+                weight = one if plain else w[j]
+                positive_weight = one if plain else pw[j]
+                bad |= invalid_inputs(label, p[j], weight, positive_weight, False)
+                grad[j] = scale * grad_probability_binary(label, clip_probability(p[j], eps), weight, positive_weight)
         else:
             for j in range(n):
                 label = label_value(y[j], p)
-                bad |= invalid_inputs(label, p[j], w[j], pw[j], False)
+                weight = one if plain else w[j]
+                positive_weight = one if plain else pw[j]
+                bad |= invalid_inputs(label, p[j], weight, positive_weight, False)
                 prob = clip_probability(p[j], eps)
-                loss[j] = loss_probability_binary(label, prob, w[j], pw[j])
-                grad[j] = scale * grad_probability_binary(label, prob, w[j], pw[j])
+                loss[j] = loss_probability_binary(label, prob, weight, positive_weight)
+                grad[j] = scale * grad_probability_binary(label, prob, weight, positive_weight)
     else:
         if grad == NULL:
             for j in range(n):
                 label = label_value(y[j], p)
-                bad |= invalid_inputs(label, p[j], w[j], pw[j], False)
-                label = smooth_label(label, keep, half_smoothing)
-                loss[j] = loss_probability(label, clip_probability(p[j], eps), w[j], pw[j])
+                weight = one if plain else w[j]
+                positive_weight = one if plain else pw[j]
+                bad |= invalid_inputs(label, p[j], weight, positive_weight, False)
+                label = label if plain else smooth_label(label, keep, half_smoothing)
+                loss[j] = loss_probability(label, clip_probability(p[j], eps), weight, positive_weight)
         elif loss == NULL:
             for j in range(n):
                 label = label_value(y[j], p)
-                bad |= invalid_inputs(label, p[j], w[j], pw[j], False)
-                label = smooth_label(label, keep, half_smoothing)
-                grad[j] = scale * grad_probability(label, clip_probability(p[j], eps), w[j], pw[j])
+                weight = one if plain else w[j]
+                positive_weight = one if plain else pw[j]
+                bad |= invalid_inputs(label, p[j], weight, positive_weight, False)
+                label = label if plain else smooth_label(label, keep, half_smoothing)
+                grad[j] = scale * grad_probability(label, clip_probability(p[j], eps), weight, positive_weight)
         else:
             for j in range(n):
                 label = label_value(y[j], p)
-                bad |= invalid_inputs(label, p[j], w[j], pw[j], False)
-                label = smooth_label(label, keep, half_smoothing)
+                weight = one if plain else w[j]
+                positive_weight = one if plain else pw[j]
+                bad |= invalid_inputs(label, p[j], weight, positive_weight, False)
+                label = label if plain else smooth_label(label, keep, half_smoothing)
                 prob = clip_probability(p[j], eps)
-                loss[j] = loss_probability(label, prob, w[j], pw[j])
-                grad[j] = scale * grad_probability(label, prob, w[j], pw[j])
+                loss[j] = loss_probability(label, prob, weight, positive_weight)
+                grad[j] = scale * grad_probability(label, prob, weight, positive_weight)
     return bad
 
 
@@ -397,6 +431,8 @@ cdef int bce_block(const Job* job, label_t* label_kind, floating* float_kind, co
     cdef bint has_weight = job.sample_weight.data != NULL
     cdef bint has_pos_weight_array = job.pos_weight.data != NULL
     cdef bint want_hess = job.hess.data != NULL
+    cdef bint plain = (not has_weight and not has_pos_weight_array and job.pos_weight_value == 1
+                       and job.keep == 1)
     cdef int bad = 0
     for k in range(LANES):
         loss_lanes[k] = 0
@@ -431,7 +467,10 @@ cdef int bce_block(const Job* job, label_t* label_kind, floating* float_kind, co
             grad = destination(&job.grad, cols, chunk, n, grad_buffer)
         if want_hess:
             hess = destination(&job.hess, cols, chunk, n, hess_buffer)
-        bad |= bce_chunk(job, y, p, w, pw, loss, grad, hess, n)
+        if plain:
+            bad |= bce_chunk(job, y, p, w, pw, loss, grad, hess, n, True)
+        else:
+            bad |= bce_chunk(job, y, p, w, pw, loss, grad, hess, n, False)
         if job.want_loss:
             if job.row_loss != NULL:
                 add_to_rows(loss, chunk, n, cols, job.row_loss)

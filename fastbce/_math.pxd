@@ -168,17 +168,28 @@ cdef inline floating times_or_zero(floating coefficient, floating x) noexcept no
     return coefficient * x if coefficient != zero else zero
 
 
+cdef inline floating pos_weight_factor(floating y, floating pw) noexcept nogil:
+    # c = 1 + (pw - 1) * y, the weight of softplus(-x) in the loss; exactly 1
+    # when pw is 1, written so that it folds away where pw is the constant 1
+    # (the unweighted loops)
+    cdef floating one = 1
+    return one if pw == one else one + (pw - one) * y
+
+
+cdef inline floating linear_coefficient(floating y, floating x, floating pw) noexcept nogil:
+    # k = 1 - y for x >= 0, -pw * y for x < 0: the loss's factor of x once
+    # softplus(-x) = max(-x, 0) + softplus(-|x|) is folded into the linear
+    cdef floating one = 1, zero = 0
+    return one - y if x >= zero else -pw * y
+
+
 cdef inline floating loss_logit_given(floating y, floating x, floating w, floating pw,
                                      floating softplus_neg_abs_x) noexcept nogil:
-    # w * ((1 - y) * x + c * softplus(-x)) with c = 1 + (pw - 1) * y.
-    # softplus(-x) = max(-x, 0) + softplus(-|x|); folding the max into the
-    # linear term gives (1 - y) * x for x >= 0 and -pw * y * x for x < 0: no
-    # cancellation for large |x|, and each infinity gives the loss's limit
-    # (0 or +inf) instead of inf - inf.
-    cdef floating one = 1, zero = 0
-    cdef floating c = one + (pw - one) * y
-    cdef floating linear = times_or_zero(one - y, x) if x >= zero else times_or_zero(-pw * y, x)
-    return w * (linear + c * softplus_neg_abs_x)
+    # w * (k * x + c * softplus(-|x|)): no cancellation for large |x|, and
+    # each infinity gives the loss's limit (0 or +inf) instead of inf - inf
+    cdef floating loss = (times_or_zero(linear_coefficient(y, x, pw), x)
+                          + pos_weight_factor(y, pw) * softplus_neg_abs_x)
+    return w * loss
 
 
 cdef inline floating grad_logit_given(floating y, floating x, floating w, floating pw,
@@ -187,11 +198,11 @@ cdef inline floating grad_logit_given(floating y, floating x, floating w, floati
     # exp(-|x|), which never overflows), the identity c - pw * y = 1 - y gives
     #   x >= 0:  (1 - y) - c * s      x < 0:  c * s - pw * y
     # so the small term is computed directly instead of as 1 - sigmoid.
+    # (Both sides, then one select: GCC does not if-convert a select per term.)
     cdef floating one = 1, zero = 0
-    cdef floating c = one + (pw - one) * y
-    cdef floating s = sigmoid_neg_abs_x
-    cdef floating nonnegative_x = (one - y) - c * s
-    cdef floating negative_x = c * s - pw * y
+    cdef floating cs = (one + (pw - one) * y) * sigmoid_neg_abs_x
+    cdef floating nonnegative_x = (one - y) - cs
+    cdef floating negative_x = cs - pw * y
     return w * (nonnegative_x if x >= zero else negative_x)
 
 
@@ -247,7 +258,7 @@ cdef inline floating grad_hess_logit(floating y, floating x, floating w, floatin
     cdef floating one = 1
     cdef floating e = exp_(-abs_(x))
     cdef floating s = e / (one + e)
-    hess[0] = w * (one + (pw - one) * y) * (s * (one - s))
+    hess[0] = w * pos_weight_factor(y, pw) * (s * (one - s))
     return grad_logit_given(y, x, w, pw, s)
 
 

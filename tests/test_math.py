@@ -164,6 +164,30 @@ def test_bce_and_grad_equals_separate_calls(dtype, from_logits, case, reduction)
         assert type(loss) is float and loss == loss_alone
 
 
+@DTYPES
+@KINDS
+@pytest.mark.parametrize("labels", ["binary", "soft"])
+def test_unweighted_path_equals_unit_weights_bit_for_bit(dtype, from_logits, labels):
+    """Without weights the kernel takes loops that read no weights: the same values."""
+    rng = np.random.default_rng(5)
+    special = [0.0, -0.0, np.inf, -np.inf, 1e-30, -1e-30, 88.0, -88.0, 104.5, -104.5, 800.0, -800.0]
+    if from_logits:
+        p = np.concatenate([special, rng.normal(0.0, 8.0, 5000)]).astype(dtype)
+    else:
+        p = np.concatenate([[0.0, 1.0, 1e-30, 0.5, 1 - 1e-7], rng.random(5000)]).astype(dtype)
+    y = rng.integers(0, 2, p.size).astype(dtype)
+    if labels == "soft":
+        y = rng.random(p.size).astype(dtype)
+    unit = dict(sample_weight=np.ones(p.size, dtype), pos_weight=np.ones(p.size, dtype))
+    for reduction in ("none", "sum"):
+        kw = dict(from_logits=from_logits, reduction=reduction)
+        loss, grad = fastbce.bce_and_grad(y, p, **kw)
+        loss_unit, grad_unit = fastbce.bce_and_grad(y, p, **kw, **unit)
+        assert grad.tobytes() == grad_unit.tobytes()
+        assert np.asarray(loss).tobytes() == np.asarray(loss_unit).tobytes()
+        assert fastbce.bce_grad(y, p, **kw).tobytes() == grad.tobytes()
+
+
 # -- properties (hypothesis) --------------------------------------------------
 
 def _arrays(draw, n, lo, hi):
