@@ -5,6 +5,8 @@
 cdef extern from "_vmath.h" nogil:
     float fb_expf(float x)
     double fb_exp(double x)
+    float fb_exp_negf(float a)
+    double fb_exp_neg(double a)
     float fb_logf(float x)
     double fb_log(double x)
     float fb_log1pf(float x)

@@ -3,9 +3,9 @@
 # with the kernels' flags, so that they are vectorized as the kernels are.
 import numpy as _np
 
-from fastbce._math cimport exp_, log_, log1p_, softplus_neg
+from fastbce._math cimport exp_, exp_neg, log_, log1p_, softplus_neg
 
-_MATH_FUNCTIONS = {"exp": 0, "log": 1, "log1p": 2, "softplus": 3}
+_MATH_FUNCTIONS = {"exp": 0, "log": 1, "log1p": 2, "softplus": 3, "exp_neg": 4}
 
 
 cdef void apply_math(int which, const floating[::1] x, floating[::1] out) noexcept nogil:
@@ -19,14 +19,17 @@ cdef void apply_math(int which, const floating[::1] x, floating[::1] out) noexce
     elif which == 2:
         for i in range(n):
             out[i] = log1p_(x[i])
-    else:  # softplus(-a) = log1p(exp(-a)), for a >= 0
+    elif which == 3:  # softplus(-a) = log1p(exp(-a)), for a >= 0
         for i in range(n):
             out[i] = softplus_neg(x[i])
+    else:  # exp(-a), for a >= 0
+        for i in range(n):
+            out[i] = exp_neg(x[i])
 
 
 def vmath_eval(str name, x):
-    """fastbce's vectorized exp, log, log1p or softplus (log1p(exp(-a)), a >= 0)
-    applied to a 1-D float32/float64 array."""
+    """fastbce's vectorized exp, log, log1p, softplus (log1p(exp(-a)), a >= 0) or
+    exp_neg (exp(-a), a >= 0) applied to a 1-D float32/float64 array."""
     if name not in _MATH_FUNCTIONS:
         raise ValueError(f"unknown function {name!r}; expected one of {sorted(_MATH_FUNCTIONS)}")
     cdef int which = _MATH_FUNCTIONS[name]
