@@ -206,9 +206,8 @@ cdef inline floating grad_logit_given(floating y, floating x, floating w, floati
     # exp(-|x|), which never overflows), the identity c - pw * y = 1 - y gives
     #   x >= 0:  (1 - y) - c * s      x < 0:  c * s - pw * y
     # so the small term is computed directly instead of as 1 - sigmoid.
-    # (Both sides, then one select: GCC does not if-convert a select per term.)
     cdef floating one = 1, zero = 0
-    cdef floating cs = (one + (pw - one) * y) * sigmoid_neg_abs_x
+    cdef floating cs = pos_weight_factor(y, pw) * sigmoid_neg_abs_x
     cdef floating nonnegative_x = (one - y) - cs
     cdef floating negative_x = cs - pw * y
     return w * (nonnegative_x if x >= zero else negative_x)

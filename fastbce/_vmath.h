@@ -240,27 +240,31 @@ FB_INLINE double fb__exp_w(double r)
     return FB_FMA(r * r, Q, r);                   /* e^r - 1 */
 }
 
-/* xc already clamped to [-104, 89] (or NaN).  Returns e^xc = (1 + *w) *
- * *sc1 * *sc2, both scales normal powers of two. */
-FB_INLINE void fb__expf_parts(float xc, float *w, float *sc1, float *sc2)
+/* The range reduction shared by the exp kernels: n = round(xc / ln2) (the
+ * shifter trick; *z keeps n in its low bits, *n is n as a float),
+ * r = xc - n*ln2 with |r| <= 0.3467; returns w = e^r - 1 (1 + w in
+ * [0.7, 1.42]). */
+FB_INLINE float fb__expf_reduce(float xc, float *z, float *n)
 {
-    float z = FB_FMAF(xc, FB_INVLN2_F, FB_SHIFT_F);
-    float n = z - FB_SHIFT_F;                     /* round(x / ln2) */
-    float r = FB_FMAF(-n, FB_LN2HI_F, xc);        /* exact */
-    r = FB_FMAF(-n, FB_LN2LO_F, r);               /* |r| <= 0.3467 */
-    *w = fb__expf_w(r);                           /* 1 + w in [0.7, 1.42] */
+    *z = FB_FMAF(xc, FB_INVLN2_F, FB_SHIFT_F);
+    *n = *z - FB_SHIFT_F;
+    float r = FB_FMAF(-*n, FB_LN2HI_F, xc);       /* exact */
+    r = FB_FMAF(-*n, FB_LN2LO_F, r);
+    return fb__expf_w(r);
+}
+
+/* xc already clamped to [-104, 89] (or NaN): e^xc = (1 + w) * sc1 * sc2,
+ * both scales normal powers of two. */
+FB_INLINE float fb__expf_clamped(float xc)
+{
+    float z, n;
+    float w = fb__expf_reduce(xc, &z, &n);
     /* 2^n = 2^n1 * 2^(n-n1), n1 = round(n/2): both factors normal.  The
      * shifter bits of z, z1 are C + n, C + n1 with C's low 9 bits zero. */
     float z1 = FB_FMAF(n, 0.5f, FB_SHIFT_F);
     uint32_t A = fb_asu32(z) << 23, B = fb_asu32(z1) << 23;
-    *sc1 = fb_asf32(B + 0x3f800000u);
-    *sc2 = fb_asf32((A + 0x3f800000u) - B);
-}
-
-FB_INLINE float fb__expf_clamped(float xc)
-{
-    float w, sc1, sc2;
-    fb__expf_parts(xc, &w, &sc1, &sc2);
+    float sc1 = fb_asf32(B + 0x3f800000u);
+    float sc2 = fb_asf32((A + 0x3f800000u) - B);
     return ((1.0f + w) * sc1) * sc2;
 }
 
@@ -272,24 +276,25 @@ FB_INLINE float fb_expf(float x)
     return fb__expf_clamped(xc);
 }
 
-/* xc already clamped to [-746, 710]; as fb__expf_parts */
-FB_INLINE void fb__exp_parts(double xc, double *w, double *sc1, double *sc2)
+/* as fb__expf_reduce */
+FB_INLINE double fb__exp_reduce(double xc, double *z, double *n)
 {
-    double z = FB_FMA(xc, FB_INVLN2_D, FB_SHIFT_D);
-    double n = z - FB_SHIFT_D;
-    double r = FB_FMA(-n, FB_LN2HI_D, xc);        /* exact */
-    r = FB_FMA(-n, FB_LN2LO_D, r);
-    *w = fb__exp_w(r);
-    double z1 = FB_FMA(n, 0.5, FB_SHIFT_D);
-    uint64_t A = fb_asu64(z) << 52, B = fb_asu64(z1) << 52;
-    *sc1 = fb_asf64(B + 0x3ff0000000000000ULL);
-    *sc2 = fb_asf64((A + 0x3ff0000000000000ULL) - B);
+    *z = FB_FMA(xc, FB_INVLN2_D, FB_SHIFT_D);
+    *n = *z - FB_SHIFT_D;
+    double r = FB_FMA(-*n, FB_LN2HI_D, xc);       /* exact */
+    r = FB_FMA(-*n, FB_LN2LO_D, r);
+    return fb__exp_w(r);
 }
 
+/* xc already clamped to [-746, 710]; as fb__expf_clamped */
 FB_INLINE double fb__exp_clamped(double xc)
 {
-    double w, sc1, sc2;
-    fb__exp_parts(xc, &w, &sc1, &sc2);
+    double z, n;
+    double w = fb__exp_reduce(xc, &z, &n);
+    double z1 = FB_FMA(n, 0.5, FB_SHIFT_D);
+    uint64_t A = fb_asu64(z) << 52, B = fb_asu64(z1) << 52;
+    double sc1 = fb_asf64(B + 0x3ff0000000000000ULL);
+    double sc2 = fb_asf64((A + 0x3ff0000000000000ULL) - B);
     return ((1.0 + w) * sc1) * sc2;
 }
 
@@ -310,28 +315,20 @@ FB_INLINE double fb_exp(double x)
  * same real number as fb_expf's two scales: bit for bit fb_expf(-a). */
 FB_INLINE float fb_exp_negf(float a)
 {
-    float ac = fb_self(a > 104.0f, 104.0f, a);
-    float xc = -ac;
-    float z = FB_FMAF(xc, FB_INVLN2_F, FB_SHIFT_F);
-    float n = z - FB_SHIFT_F;
-    float r = FB_FMAF(-n, FB_LN2HI_F, xc);
-    r = FB_FMAF(-n, FB_LN2LO_F, r);
-    float w = fb__expf_w(r);
+    float z, n;
+    float w = fb__expf_reduce(-fb_self(a > 104.0f, 104.0f, a), &z, &n);
     float scale = fb_asf32((fb_asu32(z) << 23) + ((127u + 24u) << 23));
     return ((1.0f + w) * scale) * 5.9604644775390625e-08f;   /* 2^-24 */
 }
 
 FB_INLINE double fb_exp_neg(double a)
 {
-    /* as fb__softplus_exp: 746 < a <= +inf -> 746, NaN (any sign) kept */
+    /* 746 < a <= +inf -> 746; a NaN (any sign) is not clamped (unsigned
+     * test on the bits) and propagates */
     uint64_t ia = fb_asu64(a);
     uint64_t big = fb_m_ult(ia - 0x4087500000000001ULL, FB_INF64 - 0x4087500000000000ULL);
-    double xc = -fb_selm(big, 746.0, a);
-    double z = FB_FMA(xc, FB_INVLN2_D, FB_SHIFT_D);
-    double n = z - FB_SHIFT_D;
-    double r = FB_FMA(-n, FB_LN2HI_D, xc);
-    r = FB_FMA(-n, FB_LN2LO_D, r);
-    double w = fb__exp_w(r);
+    double z, n;
+    double w = fb__exp_reduce(-fb_selm(big, 746.0, a), &z, &n);
     double scale = fb_asf64((fb_asu64(z) << 52) + ((1023ULL + 54ULL) << 52));
     return ((1.0 + w) * scale) * 5.551115123125783e-17;      /* 2^-54 */
 }
