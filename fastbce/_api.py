@@ -23,28 +23,16 @@ REDUCTIONS = ("mean", "sum", "none")
 # to share), 1.57x at 2^15, 1.81x at 2^16.
 SERIAL_BELOW = 1 << 15
 
-# Labels are read in place in their own dtype by the kernel specialized for
-# it. Some are viewed first (no copy): bool as uint8, float16 as its 16 bits,
-# unsigned integers as the signed type of their width (0 and 1 stay 0 and 1,
-# every other value stays invalid; errors show the value as given).
-_LABEL_KERNELS = {
-    np.dtype(np.bool_): (np.uint8, "uint8_t"),
-    np.dtype(np.uint8): (None, "uint8_t"),
-    np.dtype(np.int8): (None, "int8_t"),
-    np.dtype(np.uint16): (np.int16, "int16_t"),
-    np.dtype(np.int16): (None, "int16_t"),
-    np.dtype(np.uint32): (np.int32, "int32_t"),
-    np.dtype(np.int32): (None, "int32_t"),
-    np.dtype(np.uint64): (np.int64, "int64_t"),
-    np.dtype(np.int64): (None, "int64_t"),
-    np.dtype(np.float16): (np.uint16, "half_bits"),
-    np.dtype(np.float32): (None, "float"),
-    np.dtype(np.float64): (None, "double"),
-}
+# Labels of these dtypes are read in place, in their own type: the kernel
+# converts each chunk to the compute type as it reads it (unsigned integers
+# and bool as the signed type of their width: 0 and 1 stay 0 and 1, every
+# other value stays invalid; errors show the value as given). Other label
+# dtypes (long double, byte-swapped data) are converted to float64 first.
+_LABEL_DTYPES = frozenset(np.dtype(t) for t in (
+    np.bool_, np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.uint64, np.int64,
+    np.float16, np.float32, np.float64))
 # default eps by prediction dtype char: numpy.finfo(dtype).eps
 _DEFAULT_EPS = {char: float(np.finfo(char).eps) for char in "fd"}
-# the kernel specialized for (label type name, prediction dtype char)
-_KERNELS = _kernels.kernels_by_type()
 # rows up to this long are summed per row inside one kernel call (axis=)
 _MAX_ROW_SUM_LENGTH = _kernels.MAX_ROW_SUM_LENGTH
 
@@ -84,14 +72,11 @@ def _as_numeric_array(x, name):
 
 
 def _as_labels(y_true):
-    """(as given, as the kernel reads it, the kernel's label type name)."""
+    """(as given, as the kernel reads it)."""
     labels = _as_numeric_array(y_true, "y_true")
-    known = _LABEL_KERNELS.get(labels.dtype)
-    if known is None:
-        # long double, byte-swapped data: converted (a copy)
-        return labels, labels.astype(np.float64), "double"
-    view, kernel_type = known
-    return labels, (labels if view is None else labels.view(view)), kernel_type
+    if labels.dtype in _LABEL_DTYPES:
+        return labels, labels
+    return labels, labels.astype(np.float64)
 
 
 def _is_kernel_float(dtype):
@@ -223,7 +208,7 @@ def _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
     """Validate, then one fused kernel pass. Returns (loss, grad), or
     (grad, hess) with want_hess (logits, reduction "none"). Errors call the
     predictions `prediction_name`."""
-    labels_given, labels, label_type = _as_labels(y_true)
+    labels_given, labels = _as_labels(y_true)
     predictions_given, predictions = _as_predictions(y_pred, prediction_name)
     dtype = predictions.dtype
     eps, num_threads = _check_scalars(reduction, label_smoothing, eps, num_threads, dtype)
@@ -254,7 +239,7 @@ def _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
         if not reduced:
             raise ValueError('axis= needs reduction="mean" or "sum" (reduction="none" is element-wise)')
         return _run_over_axes(
-            _normalize_axes(axis, len(shape)), shape, dtype, label_type, from_logits, reduction,
+            _normalize_axes(axis, len(shape)), shape, dtype, from_logits, reduction,
             {"y_true": (labels_given, labels), "y_pred": (predictions_given, predictions),
              "sample_weight": (weights_given, weights), "pos_weight": (pos_weights_given, pos_weights)},
             pos_weight_value, label_smoothing, eps, out, num_threads, want_loss, want_grad)
@@ -283,9 +268,8 @@ def _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
             operands = _coalesced_views(shape, [labels, predictions, weights, pos_weights, loss_out, grad_out,
                                                 hess_out])
         rows, cols = operands[1].shape[-2:]
-        kernel = _KERNELS[label_type, dtype.char, (dtype if weights is None else weights.dtype).char]
         for slice_number, pieces in enumerate(_slices_2d(operands)):
-            piece_loss, piece_weight, bad_index, bad_operand = kernel(
+            piece_loss, piece_weight, bad_index, bad_operand = _kernels.bce_kernel(
                 *pieces, from_logits, want_loss, pos_weight_value, eps, label_smoothing, grad_scale, threads,
             )
             if bad_index >= 0:
@@ -355,7 +339,7 @@ def _as_rows(array, shape, order, n_kept):
                                            writeable=view.flags.writeable)
 
 
-def _run_over_axes(axes, shape, dtype, label_type, from_logits, reduction, operands,
+def _run_over_axes(axes, shape, dtype, from_logits, reduction, operands,
                    pos_weight_value, label_smoothing, eps, out, num_threads, want_loss, want_grad):
     """_run with axis=: the loss reduced over `axes` only, one value per
     remaining index. The operands are viewed as 2-D (kept, reduced) and the
@@ -380,7 +364,6 @@ def _run_over_axes(axes, shape, dtype, label_type, from_logits, reduction, opera
     names = ("y_true", "y_pred", "sample_weight", "pos_weight")
     views = [None if operands[name][1] is None else _as_rows(operands[name][1], shape, order, len(kept))
              for name in names]
-    kernel = _KERNELS[label_type, dtype.char, (dtype if not weighted else operands["sample_weight"][1].dtype).char]
     row_loss = np.zeros(rows)
     row_weight = np.zeros(rows) if weighted else None
     grad_scale = 1.0 / cols if (mean and not weighted and cols) else 1.0
@@ -394,7 +377,7 @@ def _run_over_axes(axes, shape, dtype, label_type, from_logits, reduction, opera
             None, None if grad_rows is None else grad_rows[span], None]
         row_sums = {} if call_per_row else {
             "row_loss": row_loss[span], "row_weight": None if row_weight is None else row_weight[span]}
-        loss_sum, weight_sum, bad_index, bad_operand = kernel(
+        loss_sum, weight_sum, bad_index, bad_operand = _kernels.bce_kernel(
             *arguments, from_logits, True, pos_weight_value, eps, label_smoothing, grad_scale, threads,
             **row_sums)
         if bad_index >= 0:
@@ -554,9 +537,6 @@ def grad_hess(y_true, raw_score, *, sample_weight=None, pos_weight=None, label_s
                 prediction_name="raw_score")
 
 
-_ELEMENTWISE_KERNELS = _kernels.elementwise_kernels()
-
-
 def _elementwise(name, x, out, num_threads):
     values = _as_numeric_array(x, "x")
     if not _is_kernel_float(values.dtype):
@@ -569,9 +549,8 @@ def _elementwise(name, x, out, num_threads):
     if values.size:
         threads = 1 if values.size < SERIAL_BELOW else num_threads
         operands = _coalesced_views(values.shape, [values, out])
-        kernel = _ELEMENTWISE_KERNELS[values.dtype.char]
         for source, destination in _slices_2d(operands):
-            kernel(name, source, destination, threads)
+            _kernels.elementwise_kernel(name, source, destination, threads)
     return out if values.ndim else out[()]
 
 

@@ -49,8 +49,6 @@ __all__ = ["evaluate", "Evaluation", "Evaluator", "GroupEvaluations", "Threshold
 # element weighted by 1 - y, part 1 = by y), and with bins=K [G, K, 2].
 # (their order is the kernel's: the columns of its output)
 SUM_NAMES, BIN_SUM_NAMES = _kernels.SUM_NAMES, _kernels.BIN_SUM_NAMES
-# the kernel filling them, by (label type name, prediction dtype char, weight dtype char)
-_EVALUATE_KERNELS = _kernels.kernels_by_type(name="evaluate_kernel")
 
 
 def _zero_sums(n_groups, bins):
@@ -96,7 +94,7 @@ def _raw_sums(labels, predictions, weights, pos_weights, *, from_logits, eps, th
     if pos_weights is not None and pos_weights.ndim == 0 and not pos_weights > 0:
         value = (given or {}).get("pos_weight", pos_weights)
         raise ValueError(f"pos_weight = {np.asarray(value).item()!r}: {_REASONS['pos_weight']}")
-    _, kernel_labels, label_type = _as_labels(labels)
+    _, kernel_labels = _as_labels(labels)
     dtype = predictions.dtype
     if weights is not None and not _is_kernel_float(weights.dtype):
         weights = weights.astype(dtype)
@@ -105,13 +103,11 @@ def _raw_sums(labels, predictions, weights, pos_weights, *, from_logits, eps, th
         pos_weight_value, pos_weights = float(pos_weights), None
     elif pos_weights is not None and pos_weights.dtype != dtype:
         pos_weights = pos_weights.astype(dtype)
-    weight_char = (dtype if weights is None else weights.dtype).char
-    kernel = _EVALUATE_KERNELS[label_type, dtype.char, weight_char]
     size = predictions.shape[0]
     threads = _kernels.max_threads() if num_threads is None else num_threads
     # one row per group: the SUM_NAMES pairs, then per bin (w (1-y), w y, w (1-y) p, w y p)
     table = np.zeros((n_groups, 2 * len(SUM_NAMES) + 4 * (bins or 0)))
-    bad_index, bad_operand = kernel(
+    bad_index, bad_operand = _kernels.evaluate_kernel(
         kernel_labels[None], predictions[None], None if weights is None else weights[None],
         None if pos_weights is None else pos_weights[None], None if codes is None else codes[None],
         table, from_logits, pos_weight_value, eps, threshold, bins or 0,
@@ -789,7 +785,7 @@ class Evaluator:
         leaves the Evaluator unchanged."""
         grouped = groups is not None
         self._check_grouping(grouped)
-        labels, _, _ = _as_labels(y_true)
+        labels, _ = _as_labels(y_true)
         predictions_given, predictions = _as_predictions(y_pred)
         dtype = predictions.dtype
         eps = self.eps if self.eps is not None else _DEFAULT_EPS[dtype.char]

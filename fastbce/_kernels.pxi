@@ -2,21 +2,29 @@
 #
 # This file is compiled once per CPU target (_kernels_<target>.pyx include
 # it; setup.py gives each its flags) and fastbce/_kernels.py picks the best
-# one at import.
+# one at import. docs/kernels.md describes the design.
 #
 # The per-element math lives in _math.pxd; this module only walks the data.
-# Operands arrive as 2-D strided views (the Python layer broadcasts and
+# Operands arrive as 2-D strided NumPy views (the Python layer broadcasts and
 # coalesces any N-d input into rows x cols). The pass is cut into blocks of
-# BLOCK elements, each block into chunks of CHUNK elements; a chunk is read in
-# place when it is contiguous, else gathered into a small buffer, so that the
-# math always runs over contiguous memory. Each block yields one float64
-# partial sum; partials are added in block order, so a reduced result does not
-# depend on the number of threads. Invalid values are flagged in the same pass;
-# only the first flagged block is scanned again, to name the first bad element.
+# BLOCK elements, each block into chunks of CHUNK elements. A chunk of an
+# operand is read in place when it is contiguous and already of the compute
+# type (float32 or float64, the predictions' type); otherwise it is loaded
+# into a small buffer, converted from its own type on the way (labels of any
+# integer or float type, weights of the other float type), so that the math
+# always runs over contiguous memory of one type. Only the compute type is a
+# compile-time specialization (two copies of each loop); the operands' types
+# are a runtime code, dispatched once per chunk in the load step.
+#
+# Each block yields float64 partial sums; partials are added in block order,
+# so a reduced result does not depend on the number of threads. Invalid
+# values are flagged in the same pass; only the first flagged block is
+# scanned again, to name the first bad element.
 from cython.parallel cimport prange
-from libc.stdint cimport uint8_t, int8_t, uint16_t, int16_t, int32_t, int64_t
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint16_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset
+cimport numpy as cnp
 
 from fastbce._math cimport (
     floating, half_to_float, smooth_label, clip_probability, loss_probability, grad_probability,
@@ -26,19 +34,24 @@ from fastbce._math cimport (
     grad_hess_logit, logit_parts, probability_parts,
 )
 
+cnp.import_array()
+
 cdef extern from "_omp.h" nogil:
     int fb_openmp_enabled()
     int fb_max_threads()
+    void fb_note_parallel()
+    int fb_forked_after_parallel()
+    int fb_register_atfork()
+    # 1 where the low 32 bits of an int64 come second in memory (big-endian)
+    int FB_LOW_HALF
 
-# float16 labels arrive as their 16 bits (the Python layer views them as
-# uint16; unsigned integer labels are viewed as the signed type of their
-# width, which keeps 0 and 1 and makes every other value invalid)
+fb_register_atfork()
+
+# float16 values arrive as their 16 bits
 ctypedef uint16_t half_bits
 
-# Labels are read in their own type, never converted as a whole: narrow
-# labels (bool is read as uint8) cut memory traffic.
-ctypedef fused label_t:
-    uint8_t
+# the element types an operand may have in memory (see convert_run)
+ctypedef fused source_t:
     int8_t
     int16_t
     int32_t
@@ -47,19 +60,17 @@ ctypedef fused label_t:
     float
     double
 
-
-# Sample weights are read in their own float type too (float64 weights beside
-# float32 predictions are common, and a converted copy would be full-size).
-ctypedef fused weight_t:
-    float
-    double
-
-
-cdef inline floating label_value(label_t y, const floating* kind) noexcept nogil:
-    if label_t is half_bits:
-        return <floating> half_to_float(y)
-    else:
-        return <floating> y
+# What an operand's elements are (Operand.type). Unsigned integers and bool
+# are read as the signed type of their width: 0 and 1 stay 0 and 1, every
+# other value stays invalid (errors show the value as given).
+cdef enum:
+    TYPE_INT8
+    TYPE_INT16
+    TYPE_INT32
+    TYPE_INT64
+    TYPE_HALF
+    TYPE_FLOAT
+    TYPE_DOUBLE
 
 cdef enum:
     CHUNK = 1024             # elements per chunk: its buffers stay in L1/L2
@@ -108,15 +119,16 @@ BIN_SUM_NAMES = ("bin_weight", "bin_prob")
 OPERAND_NAMES = ("y_true", "y_pred", "sample_weight", "pos_weight")
 
 
-cdef struct Strided:
+cdef struct Operand:
     char* data               # NULL when the operand is absent
     Py_ssize_t row_stride    # in bytes
     Py_ssize_t col_stride
+    int type                 # TYPE_*
 
 
 cdef struct Job:
     int mode                 # MODE_*
-    Strided y_true, y_pred, sample_weight, pos_weight, loss, grad, hess, codes
+    Operand y_true, y_pred, sample_weight, pos_weight, loss, grad, hess, codes
     Py_ssize_t rows, cols
     Py_ssize_t block_len     # elements per block, fixed by the inputs (never by the thread count)
     Py_ssize_t partial_size  # float64 partials per block
@@ -144,67 +156,183 @@ def max_threads():
     return fb_max_threads()
 
 
-cdef inline Strided strided_of(char* data, Py_ssize_t row_stride, Py_ssize_t col_stride) noexcept nogil:
-    cdef Strided s
-    s.data = data
-    s.row_stride = row_stride
-    s.col_stride = col_stride
-    return s
+def forked_after_parallel():
+    """True in a process forked from one that had run a parallel kernel: the
+    kernels run on one thread here (OpenMP's threads do not survive fork())."""
+    return bool(fb_forked_after_parallel())
 
 
-cdef inline bint in_place(const Strided* op, Py_ssize_t cols, Py_ssize_t start,
+_fork_warned = False
+
+cdef int kernel_threads(int num_threads) except -1:
+    """The threads a pass may use: num_threads, or 1 in a forked child (see
+    forked_after_parallel), which says so once."""
+    global _fork_warned
+    if num_threads > 1 and fb_forked_after_parallel():
+        if not _fork_warned:
+            _fork_warned = True
+            import warnings
+            warnings.warn(
+                "fastbce: this process was forked after a parallel fastbce call; OpenMP's threads do "
+                "not survive fork(), so fastbce runs on 1 thread here. For parallel kernels in child "
+                "processes use the 'spawn' or 'forkserver' start method (multiprocessing.get_context, "
+                "DataLoader(multiprocessing_context=...)).", RuntimeWarning, stacklevel=4)
+        return 1
+    return num_threads
+
+
+# --- reading operands ------------------------------------------------------
+
+cdef int type_of(cnp.ndarray array, str name) except -1:
+    """The TYPE_* of an array's elements; TypeError for anything else."""
+    cdef int number = cnp.PyArray_TYPE(array)
+    cdef Py_ssize_t size = cnp.PyArray_ITEMSIZE(array)
+    if cnp.PyArray_ISBYTESWAPPED(array):
+        raise TypeError(f"{name}: byte-swapped data reaches the kernel")
+    if cnp.PyTypeNum_ISINTEGER(number) or cnp.PyTypeNum_ISBOOL(number):
+        if size == 1:
+            return TYPE_INT8
+        if size == 2:
+            return TYPE_INT16
+        if size == 4:
+            return TYPE_INT32
+        if size == 8:
+            return TYPE_INT64
+    elif number == cnp.NPY_FLOAT16:
+        return TYPE_HALF
+    elif number == cnp.NPY_FLOAT:
+        return TYPE_FLOAT
+    elif number == cnp.NPY_DOUBLE:
+        return TYPE_DOUBLE
+    raise TypeError(f"{name}: dtype {array.dtype} reaches the kernel")
+
+
+cdef int set_operand(Operand* op, object array, Py_ssize_t rows, Py_ssize_t cols, str name,
+                     int required_type=-1, bint writable=False) except -1:
+    """op = the 2-D (rows, cols) array `array` (None: absent). The Python
+    layer has broadcast and checked the inputs; this only guards the kernel's
+    memory access against a caller that did not."""
+    if array is None:
+        op.data = NULL
+        return 0
+    if not isinstance(array, cnp.ndarray):
+        raise TypeError(f"{name} must be a NumPy array")
+    cdef cnp.ndarray a = <cnp.ndarray> array
+    if cnp.PyArray_NDIM(a) != 2 or cnp.PyArray_DIM(a, 0) != rows or cnp.PyArray_DIM(a, 1) != cols:
+        raise ValueError(f"{name} must be 2-D of shape ({rows}, {cols}), got {array.shape}")
+    op.type = type_of(a, name)
+    if required_type >= 0 and op.type != required_type:
+        raise TypeError(f"{name} has dtype {array.dtype}, not the predictions' float type")
+    if writable and not cnp.PyArray_ISWRITEABLE(a):
+        raise ValueError(f"{name} is read-only")
+    op.data = <char*> cnp.PyArray_DATA(a)
+    op.row_stride = cnp.PyArray_STRIDE(a, 0)
+    op.col_stride = cnp.PyArray_STRIDE(a, 1)
+    return 0
+
+
+cdef inline char* address(const Operand* op, Py_ssize_t cols, Py_ssize_t start) noexcept nogil:
+    cdef Py_ssize_t row = start // cols
+    return op.data + row * op.row_stride + (start - row * cols) * op.col_stride
+
+
+cdef inline bint in_place(const Operand* op, Py_ssize_t cols, Py_ssize_t start,
                           Py_ssize_t n, Py_ssize_t itemsize) noexcept nogil:
     # the n elements from linear index `start` lie contiguous in memory
     return start % cols + n <= cols and op.col_stride == itemsize
 
 
-cdef inline label_t* address(const Strided* op, Py_ssize_t cols, Py_ssize_t start,
-                             label_t* kind) noexcept nogil:
-    cdef Py_ssize_t row = start // cols
-    return <label_t*> (op.data + row * op.row_stride + (start - row * cols) * op.col_stride)
+cdef inline void convert_run(const source_t* kind, const char* src, Py_ssize_t stride, Py_ssize_t n,
+                             floating* out) noexcept nogil:
+    """out[j] = element j of a run of `source_t` values `stride` bytes apart, in the compute type."""
+    cdef Py_ssize_t j
+    cdef const int32_t* halves
+    cdef const source_t* values = <const source_t*> src
+    if stride == sizeof(source_t):
+        if source_t is int64_t:
+            # as two 32-bit halves, which every SIMD target converts (int64
+            # to float needs AVX-512DQ): a value with a nonzero high half is
+            # neither 0 nor 1, and reads as 2 (invalid all the same)
+            halves = <const int32_t*> src
+            for j in range(n):
+                out[j] = <floating> (halves[2 * j + FB_LOW_HALF] if halves[2 * j + 1 - FB_LOW_HALF] == 0 else 2)
+        elif source_t is half_bits:
+            for j in range(n):
+                out[j] = <floating> half_to_float(values[j])
+        else:
+            for j in range(n):
+                out[j] = <floating> values[j]
+    else:
+        for j in range(n):
+            if source_t is half_bits:
+                out[j] = <floating> half_to_float((<const source_t*> (src + j * stride))[0])
+            else:
+                out[j] = <floating> (<const source_t*> (src + j * stride))[0]
 
 
-cdef inline label_t* gather(const Strided* op, Py_ssize_t cols, Py_ssize_t start,
-                            Py_ssize_t n, label_t* buffer) noexcept nogil:
-    """The n elements from linear index `start`: in place when contiguous, else copied to buffer."""
-    if in_place(op, cols, start, n, sizeof(label_t)):
-        return address(op, cols, start, buffer)
-    cdef Py_ssize_t row = start // cols, col = start - row * cols, done = 0, run, j
-    cdef const char* src
+cdef inline void convert_any(int type, const char* src, Py_ssize_t stride, Py_ssize_t n,
+                             floating* out) noexcept nogil:
+    if type == TYPE_INT8:
+        convert_run(<const int8_t*> NULL, src, stride, n, out)
+    elif type == TYPE_INT16:
+        convert_run(<const int16_t*> NULL, src, stride, n, out)
+    elif type == TYPE_INT32:
+        convert_run(<const int32_t*> NULL, src, stride, n, out)
+    elif type == TYPE_INT64:
+        convert_run(<const int64_t*> NULL, src, stride, n, out)
+    elif type == TYPE_HALF:
+        convert_run(<const half_bits*> NULL, src, stride, n, out)
+    elif type == TYPE_FLOAT:
+        convert_run(<const float*> NULL, src, stride, n, out)
+    else:
+        convert_run(<const double*> NULL, src, stride, n, out)
+
+
+cdef inline const floating* load(const Operand* op, Py_ssize_t cols, Py_ssize_t start,
+                                 Py_ssize_t n, floating* buffer) noexcept nogil:
+    """The n elements from linear index `start` in the compute type: in place
+    when contiguous and of that type, else converted into buffer."""
+    cdef int own = TYPE_FLOAT if floating is float else TYPE_DOUBLE
+    if op.type == own and in_place(op, cols, start, n, sizeof(floating)):
+        return <const floating*> address(op, cols, start)
+    cdef Py_ssize_t row = start // cols, col = start - row * cols, done = 0, run
     while done < n:
         run = min(n - done, cols - col)
-        src = op.data + row * op.row_stride + col * op.col_stride
-        for j in range(run):
-            buffer[done + j] = (<const label_t*> (src + j * op.col_stride))[0]
+        convert_any(op.type, op.data + row * op.row_stride + col * op.col_stride, op.col_stride, run,
+                    buffer + done)
         done += run
         row += 1
         col = 0
     return buffer
 
 
-cdef inline const floating* gather_converted(const Strided* op, Py_ssize_t cols, Py_ssize_t start,
-                                            Py_ssize_t n, floating* buffer,
-                                            const weight_t* kind) noexcept nogil:
-    """Like gather, from an operand of another float type, converted into buffer."""
-    if sizeof(weight_t) == sizeof(floating):
-        return <const floating*> gather(op, cols, start, n, <weight_t*> buffer)
-    cdef weight_t source[CHUNK]
-    cdef const weight_t* values = gather(op, cols, start, n, source)
-    cdef Py_ssize_t j
-    for j in range(n):
-        buffer[j] = <floating> values[j]
+cdef inline const int64_t* load_codes(const Operand* op, Py_ssize_t cols, Py_ssize_t start,
+                                      Py_ssize_t n, int64_t* buffer) noexcept nogil:
+    """Like load, for the int64 group codes (read as they are)."""
+    if in_place(op, cols, start, n, sizeof(int64_t)):
+        return <const int64_t*> address(op, cols, start)
+    cdef Py_ssize_t row = start // cols, col = start - row * cols, done = 0, run, j
+    cdef const char* src
+    while done < n:
+        run = min(n - done, cols - col)
+        src = op.data + row * op.row_stride + col * op.col_stride
+        for j in range(run):
+            buffer[done + j] = (<const int64_t*> (src + j * op.col_stride))[0]
+        done += run
+        row += 1
+        col = 0
     return buffer
 
 
-cdef inline floating* destination(const Strided* op, Py_ssize_t cols, Py_ssize_t start,
+cdef inline floating* destination(const Operand* op, Py_ssize_t cols, Py_ssize_t start,
                                   Py_ssize_t n, floating* buffer) noexcept nogil:
     """Where to write n results from linear index `start`: in place when contiguous, else buffer."""
     if in_place(op, cols, start, n, sizeof(floating)):
-        return address(op, cols, start, buffer)
+        return <floating*> address(op, cols, start)
     return buffer
 
 
-cdef inline void scatter(const Strided* op, Py_ssize_t cols, Py_ssize_t start,
+cdef inline void scatter(const Operand* op, Py_ssize_t cols, Py_ssize_t start,
                          Py_ssize_t n, const floating* buffer) noexcept nogil:
     cdef Py_ssize_t row = start // cols, col = start - row * cols, done = 0, run, j
     cdef char* dst
@@ -217,6 +345,8 @@ cdef inline void scatter(const Strided* op, Py_ssize_t cols, Py_ssize_t start,
         row += 1
         col = 0
 
+
+# --- sums ------------------------------------------------------------------
 
 cdef inline void add_to_lanes(const floating* values, Py_ssize_t n, double* lanes) noexcept nogil:
     # a fixed summation order (lane k takes elements k, k + LANES, ...) that
@@ -279,6 +409,8 @@ cdef inline double sum_lanes(const double* lanes) noexcept nogil:
     return pairs[0]
 
 
+# --- the math over contiguous chunks ----------------------------------------
+
 cdef inline int invalid_inputs(floating label, floating prediction, floating w, floating pw,
                                bint from_logits) noexcept nogil:
     return (invalid_label(label)
@@ -286,17 +418,16 @@ cdef inline int invalid_inputs(floating label, floating prediction, floating w, 
             | invalid_sample_weight(w) | invalid_pos_weight(pw))
 
 
-cdef inline bint labels_are_binary(const label_t* y, const floating* kind, Py_ssize_t n) noexcept nogil:
-    cdef floating one = 1, zero = 0, label
+cdef inline bint labels_are_binary(const floating* y, Py_ssize_t n) noexcept nogil:
+    cdef floating one = 1, zero = 0
     cdef int binary = 1
     cdef Py_ssize_t j
     for j in range(n):
-        label = label_value(y[j], kind)
-        binary &= (label == zero) | (label == one)
+        binary &= (y[j] == zero) | (y[j] == one)
     return binary
 
 
-cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
+cdef inline int bce_chunk(const Job* job, const floating* y, const floating* p,
                           const floating* w, const floating* pw,
                           floating* loss, floating* grad, floating* hess, Py_ssize_t n,
                           bint plain) noexcept nogil:
@@ -319,7 +450,7 @@ cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
     if job.from_logits:
         if hess != NULL:
             for j in range(n):
-                label = label_value(y[j], p)
+                label = y[j]
                 weight = one if plain else w[j]
                 positive_weight = one if plain else pw[j]
                 bad |= invalid_inputs(label, p[j], weight, positive_weight, True)
@@ -328,7 +459,7 @@ cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
                 hess[j] = scale * unscaled_hess
         elif grad == NULL:
             for j in range(n):
-                label = label_value(y[j], p)
+                label = y[j]
                 weight = one if plain else w[j]
                 positive_weight = one if plain else pw[j]
                 bad |= invalid_inputs(label, p[j], weight, positive_weight, True)
@@ -336,7 +467,7 @@ cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
                 loss[j] = loss_logit(label, p[j], weight, positive_weight)
         elif loss == NULL:
             for j in range(n):
-                label = label_value(y[j], p)
+                label = y[j]
                 weight = one if plain else w[j]
                 positive_weight = one if plain else pw[j]
                 bad |= invalid_inputs(label, p[j], weight, positive_weight, True)
@@ -344,32 +475,32 @@ cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
                 grad[j] = scale * grad_logit(label, p[j], weight, positive_weight)
         else:
             for j in range(n):
-                label = label_value(y[j], p)
+                label = y[j]
                 weight = one if plain else w[j]
                 positive_weight = one if plain else pw[j]
                 bad |= invalid_inputs(label, p[j], weight, positive_weight, True)
                 label = label if plain else smooth_label(label, keep, half_smoothing)
                 loss[j] = loss_and_grad_logit(label, p[j], weight, positive_weight, &unscaled_grad)
                 grad[j] = scale * unscaled_grad
-    elif job.keep == 1 and labels_are_binary(y, p, n):
+    elif job.keep == 1 and labels_are_binary(y, n):
         # labels all 0 or 1 (the common case): one log per element, not two
         if grad == NULL:
             for j in range(n):
-                label = label_value(y[j], p)
+                label = y[j]
                 weight = one if plain else w[j]
                 positive_weight = one if plain else pw[j]
                 bad |= invalid_inputs(label, p[j], weight, positive_weight, False)
                 loss[j] = loss_probability_binary(label, clip_probability(p[j], eps), weight, positive_weight)
         elif loss == NULL:
             for j in range(n):
-                label = label_value(y[j], p)
+                label = y[j]
                 weight = one if plain else w[j]
                 positive_weight = one if plain else pw[j]
                 bad |= invalid_inputs(label, p[j], weight, positive_weight, False)
                 grad[j] = scale * grad_probability_binary(label, clip_probability(p[j], eps), weight, positive_weight)
         else:
             for j in range(n):
-                label = label_value(y[j], p)
+                label = y[j]
                 weight = one if plain else w[j]
                 positive_weight = one if plain else pw[j]
                 bad |= invalid_inputs(label, p[j], weight, positive_weight, False)
@@ -379,7 +510,7 @@ cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
     else:
         if grad == NULL:
             for j in range(n):
-                label = label_value(y[j], p)
+                label = y[j]
                 weight = one if plain else w[j]
                 positive_weight = one if plain else pw[j]
                 bad |= invalid_inputs(label, p[j], weight, positive_weight, False)
@@ -387,7 +518,7 @@ cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
                 loss[j] = loss_probability(label, clip_probability(p[j], eps), weight, positive_weight)
         elif loss == NULL:
             for j in range(n):
-                label = label_value(y[j], p)
+                label = y[j]
                 weight = one if plain else w[j]
                 positive_weight = one if plain else pw[j]
                 bad |= invalid_inputs(label, p[j], weight, positive_weight, False)
@@ -395,7 +526,7 @@ cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
                 grad[j] = scale * grad_probability(label, clip_probability(p[j], eps), weight, positive_weight)
         else:
             for j in range(n):
-                label = label_value(y[j], p)
+                label = y[j]
                 weight = one if plain else w[j]
                 positive_weight = one if plain else pw[j]
                 bad |= invalid_inputs(label, p[j], weight, positive_weight, False)
@@ -406,12 +537,11 @@ cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
     return bad
 
 
-# The *_kind arguments below are NULL pointers that only pick the fused
-# specialization (the data pointers travel untyped in the Job).
-cdef int bce_block(const Job* job, label_t* label_kind, floating* float_kind, const weight_t* weight_kind,
-                   Py_ssize_t start, Py_ssize_t stop, double* partial) noexcept nogil:
-    """One block [start, stop): partial = (loss sum, weight sum); nonzero if any input is invalid."""
-    cdef label_t y_buffer[CHUNK]
+cdef int bce_block(const Job* job, floating* float_kind, Py_ssize_t start, Py_ssize_t stop,
+                   double* partial) noexcept nogil:
+    """One block [start, stop): partial = (loss sum, weight sum); nonzero if any input is invalid.
+    (float_kind, a NULL pointer, only picks the compute type.)"""
+    cdef floating y_buffer[CHUNK]
     cdef floating p_buffer[CHUNK]
     cdef floating w_buffer[CHUNK]
     cdef floating pw_buffer[CHUNK]
@@ -420,7 +550,7 @@ cdef int bce_block(const Job* job, label_t* label_kind, floating* float_kind, co
     cdef floating hess_buffer[CHUNK]
     cdef double loss_lanes[LANES]
     cdef double weight_lanes[LANES]
-    cdef const label_t* y
+    cdef const floating* y
     cdef const floating* p
     cdef const floating* w
     cdef const floating* pw
@@ -433,11 +563,6 @@ cdef int bce_block(const Job* job, label_t* label_kind, floating* float_kind, co
     cdef bint want_hess = job.hess.data != NULL
     cdef bint plain = (not has_weight and not has_pos_weight_array and job.pos_weight_value == 1
                        and job.keep == 1)
-    if (label_t is float or label_t is double) and not job.from_logits:
-        # GCC (12) does not vectorize the unweighted probability loops with
-        # float labels (measured: 133 against 14 ms for 1e7 float32); the
-        # weighted ones, reading the constant buffers, it does
-        plain = False
     cdef int bad = 0
     for k in range(LANES):
         loss_lanes[k] = 0
@@ -454,12 +579,12 @@ cdef int bce_block(const Job* job, label_t* label_kind, floating* float_kind, co
     chunk = start
     while chunk < stop:
         n = min(<Py_ssize_t> CHUNK, stop - chunk)
-        y = gather(&job.y_true, cols, chunk, n, y_buffer)
-        p = gather(&job.y_pred, cols, chunk, n, p_buffer)
+        y = load(&job.y_true, cols, chunk, n, y_buffer)
+        p = load(&job.y_pred, cols, chunk, n, p_buffer)
         if has_weight:
-            w = gather_converted(&job.sample_weight, cols, chunk, n, w_buffer, weight_kind)
+            w = load(&job.sample_weight, cols, chunk, n, w_buffer)
         if has_pos_weight_array:
-            pw = gather(&job.pos_weight, cols, chunk, n, pw_buffer)
+            pw = load(&job.pos_weight, cols, chunk, n, pw_buffer)
         loss = NULL
         grad = NULL
         hess = NULL
@@ -530,7 +655,7 @@ cdef inline void store_terms(floating label, floating prob, floating neg_log_p, 
         bin_of[j] = <int> (scaled if scaled > zero else zero)
 
 
-cdef inline int evaluate_chunk(const Job* job, const label_t* y, const floating* p,
+cdef inline int evaluate_chunk(const Job* job, const floating* y, const floating* p,
                                const floating* w, const floating* pw,
                                floating* sums, int* bin_of, Py_ssize_t n) noexcept nogil:
     """The per-element terms of the report's sums for n contiguous elements
@@ -547,32 +672,32 @@ cdef inline int evaluate_chunk(const Job* job, const label_t* y, const floating*
     cdef bint every_sum = job.sample_weight.data != NULL or job.codes.data != NULL
     if job.from_logits:
         for j in range(n):
-            label = label_value(y[j], p)
+            label = y[j]
             bad |= invalid_inputs(label, p[j], w[j], pw[j], True)
             prob = logit_parts(p[j], &neg_log_p, &neg_log_not_p)
             store_terms(label, prob, neg_log_p, neg_log_not_p, w[j], pw[j], threshold, bins, sums, bin_of, j, every_sum)
-    elif labels_are_binary(y, p, n):
+    elif labels_are_binary(y, n):
         # one log: the term of the label's own class (the other one is
         # multiplied by zero)
         for j in range(n):
-            label = label_value(y[j], p)
+            label = y[j]
             bad |= invalid_inputs(label, p[j], w[j], pw[j], False)
             neg_log_p = loss_probability_binary(label, clip_probability(p[j], eps), one, one)
             store_terms(label, p[j], neg_log_p, neg_log_p, w[j], pw[j], threshold, bins, sums, bin_of, j, every_sum)
     else:
         for j in range(n):
-            label = label_value(y[j], p)
+            label = y[j]
             bad |= invalid_inputs(label, p[j], w[j], pw[j], False)
             probability_parts(p[j], eps, &neg_log_p, &neg_log_not_p)
             store_terms(label, p[j], neg_log_p, neg_log_not_p, w[j], pw[j], threshold, bins, sums, bin_of, j, every_sum)
     return bad
 
 
-cdef int evaluate_block(const Job* job, label_t* label_kind, floating* float_kind, const weight_t* weight_kind,
+cdef int evaluate_block(const Job* job, floating* float_kind,
                         Py_ssize_t start, Py_ssize_t stop, double* partial) noexcept nogil:
     """One block [start, stop) of the report: its sums added into partial
     (n_groups rows of group_stride, zeroed); nonzero if any input is invalid."""
-    cdef label_t y_buffer[EVAL_CHUNK]
+    cdef floating y_buffer[EVAL_CHUNK]
     cdef floating p_buffer[EVAL_CHUNK]
     cdef floating w_buffer[EVAL_CHUNK]
     cdef floating pw_buffer[EVAL_CHUNK]
@@ -581,7 +706,7 @@ cdef int evaluate_block(const Job* job, label_t* label_kind, floating* float_kin
     cdef int bin_of[EVAL_CHUNK]
     cdef double lanes[N_SUMS * LANES]
     cdef floating wide[N_SUMS * WIDE]
-    cdef const label_t* y
+    cdef const floating* y
     cdef const floating* p
     cdef const floating* w
     cdef const floating* pw
@@ -608,14 +733,14 @@ cdef int evaluate_block(const Job* job, label_t* label_kind, floating* float_kin
     chunk = start
     while chunk < stop:
         n = min(<Py_ssize_t> EVAL_CHUNK, stop - chunk)
-        y = gather(&job.y_true, cols, chunk, n, y_buffer)
-        p = gather(&job.y_pred, cols, chunk, n, p_buffer)
+        y = load(&job.y_true, cols, chunk, n, y_buffer)
+        p = load(&job.y_pred, cols, chunk, n, p_buffer)
         if has_weight:
-            w = gather_converted(&job.sample_weight, cols, chunk, n, w_buffer, weight_kind)
+            w = load(&job.sample_weight, cols, chunk, n, w_buffer)
         if has_pos_weight_array:
-            pw = gather(&job.pos_weight, cols, chunk, n, pw_buffer)
+            pw = load(&job.pos_weight, cols, chunk, n, pw_buffer)
         if grouped:
-            codes = gather(&job.codes, cols, chunk, n, code_buffer)
+            codes = load_codes(&job.codes, cols, chunk, n, code_buffer)
         bad |= evaluate_chunk(job, y, p, w, pw, sums, bin_of, n)
         if grouped:
             # element by element into its group's row (in element order)
@@ -659,7 +784,7 @@ cdef int elementwise_block(const Job* job, floating* float_kind, Py_ssize_t star
     chunk = start
     while chunk < stop:
         n = min(<Py_ssize_t> CHUNK, stop - chunk)
-        x = gather(&job.y_pred, cols, chunk, n, x_buffer)
+        x = load(&job.y_pred, cols, chunk, n, x_buffer)
         out = destination(&job.loss, cols, chunk, n, out_buffer)
         if job.function == FUNCTION_SIGMOID:
             for j in range(n):
@@ -676,24 +801,24 @@ cdef int elementwise_block(const Job* job, floating* float_kind, Py_ssize_t star
     return 0
 
 
-cdef inline int process_block(const Job* job, label_t* label_kind, floating* float_kind, const weight_t* weight_kind,
+cdef inline int process_block(const Job* job, floating* float_kind,
                               Py_ssize_t start, Py_ssize_t stop, double* partial) noexcept nogil:
     if job.mode == MODE_EVALUATE:
         memset(partial, 0, job.partial_size * sizeof(double))
-        return evaluate_block(job, label_kind, float_kind, weight_kind, start, stop, partial)
+        return evaluate_block(job, float_kind, start, stop, partial)
     if job.mode == MODE_ELEMENTWISE:
         return elementwise_block(job, float_kind, start, stop)
-    return bce_block(job, label_kind, float_kind, weight_kind, start, stop, partial)
+    return bce_block(job, float_kind, start, stop, partial)
 
 
-cdef Py_ssize_t first_invalid(const Job* job, label_t* label_kind, floating* float_kind, const weight_t* weight_kind,
+cdef Py_ssize_t first_invalid(const Job* job, floating* float_kind,
                               Py_ssize_t start, Py_ssize_t stop, int* operand) noexcept nogil:
     """Linear index of the first invalid element in [start, stop), and which operand; -1 if none."""
-    cdef label_t y_buffer[CHUNK]
+    cdef floating y_buffer[CHUNK]
     cdef floating p_buffer[CHUNK]
     cdef floating w_buffer[CHUNK]
     cdef floating pw_buffer[CHUNK]
-    cdef const label_t* y
+    cdef const floating* y
     cdef const floating* p
     cdef const floating* w
     cdef const floating* pw
@@ -701,13 +826,13 @@ cdef Py_ssize_t first_invalid(const Job* job, label_t* label_kind, floating* flo
     chunk = start
     while chunk < stop:
         n = min(<Py_ssize_t> CHUNK, stop - chunk)
-        y = gather(&job.y_true, cols, chunk, n, y_buffer)
-        p = gather(&job.y_pred, cols, chunk, n, p_buffer)
-        w = gather_converted(&job.sample_weight, cols, chunk, n, w_buffer, weight_kind) if job.sample_weight.data != NULL else NULL
-        pw = gather(&job.pos_weight, cols, chunk, n, pw_buffer) if job.pos_weight.data != NULL else NULL
+        y = load(&job.y_true, cols, chunk, n, y_buffer)
+        p = load(&job.y_pred, cols, chunk, n, p_buffer)
+        w = load(&job.sample_weight, cols, chunk, n, w_buffer) if job.sample_weight.data != NULL else NULL
+        pw = load(&job.pos_weight, cols, chunk, n, pw_buffer) if job.pos_weight.data != NULL else NULL
         for j in range(n):
             operand[0] = 0
-            if invalid_label(label_value(y[j], p)):
+            if invalid_label(y[j]):
                 return chunk + j
             operand[0] = 1
             if invalid_logit(p[j]) if job.from_logits else invalid_probability(p[j]):
@@ -723,7 +848,7 @@ cdef Py_ssize_t first_invalid(const Job* job, label_t* label_kind, floating* flo
     return -1
 
 
-cdef Py_ssize_t run_blocks(const Job* job, label_t* label_kind, floating* float_kind, const weight_t* weight_kind,
+cdef Py_ssize_t run_blocks(const Job* job, floating* float_kind,
                            int num_threads, double* totals, int* bad_operand) except -2 nogil:
     """The whole pass: blocks of job.block_len elements, in parallel rounds;
     each block's partials are added into totals (job.partial_size float64s,
@@ -749,15 +874,17 @@ cdef Py_ssize_t run_blocks(const Job* job, label_t* label_kind, floating* float_
     first = 0
     while first < n_blocks:
         count = min(n_blocks - first, per_round)
-        if num_threads <= 1 or count == 1:
+        if num_threads <= 1 or count == 1 or fb_forked_after_parallel():
             for b in range(count):
                 start = (first + b) * block_len
-                bad_blocks[b] = process_block(job, label_kind, float_kind, weight_kind, start,
+                bad_blocks[b] = process_block(job, float_kind, start,
                                               min(start + block_len, size), &partials[b * partial_size])
         else:
+            # after this, a forked child runs serial (see kernel_threads)
+            fb_note_parallel()
             for b in prange(count, schedule="static", num_threads=num_threads):
                 start = (first + b) * block_len
-                bad_blocks[b] = process_block(job, label_kind, float_kind, weight_kind, start,
+                bad_blocks[b] = process_block(job, float_kind, start,
                                               min(start + block_len, size), &partials[b * partial_size])
         # combine in block order: the same sums for any thread count
         for b in range(count):
@@ -768,7 +895,7 @@ cdef Py_ssize_t run_blocks(const Job* job, label_t* label_kind, floating* float_
                 totals[k] += partials[b * partial_size + k]
         if bad_block >= 0:
             start = bad_block * block_len
-            bad_index = first_invalid(job, label_kind, float_kind, weight_kind, start,
+            bad_index = first_invalid(job, float_kind, start,
                                       min(start + block_len, size), bad_operand)
             break
         first += count
@@ -794,45 +921,65 @@ cdef Job new_job(int mode, Py_ssize_t rows, Py_ssize_t cols) noexcept:
     return job
 
 
-def bce_kernel(const label_t[:, :] y_true, const floating[:, :] y_pred,
-               const weight_t[:, :] sample_weight, const floating[:, :] pos_weight,
-               floating[:, :] loss_out, floating[:, :] grad_out, floating[:, :] hess_out,
+cdef int set_predictions(Job* job, object y_pred, str name="y_pred") except -1:
+    """job.y_pred (and the job's shape) from a 2-D float32/float64 array."""
+    if not isinstance(y_pred, cnp.ndarray) or cnp.PyArray_NDIM(<cnp.ndarray> y_pred) != 2:
+        raise TypeError(f"{name} must be a 2-D NumPy array")
+    job.rows = cnp.PyArray_DIM(<cnp.ndarray> y_pred, 0)
+    job.cols = cnp.PyArray_DIM(<cnp.ndarray> y_pred, 1)
+    set_operand(&job.y_pred, y_pred, job.rows, job.cols, name)
+    if job.y_pred.type != TYPE_FLOAT and job.y_pred.type != TYPE_DOUBLE:
+        raise TypeError(f"{name} must be float32 or float64, not {y_pred.dtype}")
+    return 0
+
+
+cdef Py_ssize_t run_job(const Job* job, int num_threads, double* totals, int* bad_operand) except -2:
+    """run_blocks in the predictions' float type, without the GIL."""
+    cdef Py_ssize_t bad_index
+    cdef int threads = kernel_threads(num_threads)
+    with nogil:
+        if job.y_pred.type == TYPE_FLOAT:
+            bad_index = run_blocks(job, <float*> NULL, threads, totals, bad_operand)
+        else:
+            bad_index = run_blocks(job, <double*> NULL, threads, totals, bad_operand)
+    return bad_index
+
+
+def bce_kernel(y_true, y_pred, sample_weight, pos_weight, loss_out, grad_out, hess_out,
                bint from_logits, bint want_loss, double pos_weight_value, double eps,
                double label_smoothing, double grad_scale, int num_threads,
-               double[::1] row_loss=None, double[::1] row_weight=None):
-    """One fused pass over 2-D strided operands of one shape (rows, cols).
+               row_loss=None, row_weight=None):
+    """One fused pass over 2-D strided NumPy arrays of one shape (rows, cols).
 
-    sample_weight / pos_weight may be None (weight 1 / pos_weight_value).
-    With want_loss and loss_out None, the loss is summed; with loss_out, it
-    is written there. With grad_out, the gradient times grad_scale is written
-    there; with hess_out too (logits only), the hessian times grad_scale.
-    With row_loss (zeroed, one per row; rows of at most BLOCK elements), the
-    summed loss is also added up per row, and with row_weight the weights.
-    Returns (loss_sum, weight_sum, bad_index, bad_operand): bad_index is the
-    linear (C-order) index of the first invalid element or -1, and
-    bad_operand the name of the argument that holds it.
+    y_pred is float32 or float64 (the compute type); y_true any bool,
+    integer or float type (read in its own type); sample_weight float32 or
+    float64 (or any of the label types); pos_weight likewise. sample_weight /
+    pos_weight may be None (weight 1 / pos_weight_value). With want_loss and
+    loss_out None, the loss is summed; with loss_out, it is written there.
+    With grad_out, the gradient times grad_scale is written there; with
+    hess_out too (logits only), the hessian times grad_scale. Outputs have
+    y_pred's dtype. With row_loss (zeroed float64, one per row; rows of at
+    most BLOCK elements), the summed loss is also added up per row, and with
+    row_weight the weights. Returns (loss_sum, weight_sum, bad_index,
+    bad_operand): bad_index is the linear (C-order) index of the first
+    invalid element or -1, and bad_operand the name of the argument that
+    holds it.
     """
-    cdef Job job = new_job(MODE_BCE, y_pred.shape[0], y_pred.shape[1])
+    cdef Job job = new_job(MODE_BCE, 0, 0)
     cdef double[2] totals = [0, 0]
     cdef Py_ssize_t bad_index
     cdef int bad_operand = -1
-    cdef label_t* label_kind = NULL
-    cdef floating* float_kind = NULL
-    cdef const weight_t* weight_kind = NULL
-    if job.rows * job.cols == 0:
+    set_predictions(&job, y_pred)
+    cdef Py_ssize_t rows = job.rows, cols = job.cols
+    cdef int own = job.y_pred.type
+    set_operand(&job.y_true, y_true, rows, cols, "y_true")
+    set_operand(&job.sample_weight, sample_weight, rows, cols, "sample_weight")
+    set_operand(&job.pos_weight, pos_weight, rows, cols, "pos_weight")
+    set_operand(&job.loss, loss_out, rows, cols, "loss_out", own, True)
+    set_operand(&job.grad, grad_out, rows, cols, "grad_out", own, True)
+    set_operand(&job.hess, hess_out, rows, cols, "hess_out", own, True)
+    if rows * cols == 0:
         return 0.0, 0.0, -1, None
-    job.y_true = strided_of(<char*> &y_true[0, 0], y_true.strides[0], y_true.strides[1])
-    job.y_pred = strided_of(<char*> &y_pred[0, 0], y_pred.strides[0], y_pred.strides[1])
-    if sample_weight is not None:
-        job.sample_weight = strided_of(<char*> &sample_weight[0, 0], sample_weight.strides[0], sample_weight.strides[1])
-    if pos_weight is not None:
-        job.pos_weight = strided_of(<char*> &pos_weight[0, 0], pos_weight.strides[0], pos_weight.strides[1])
-    if loss_out is not None:
-        job.loss = strided_of(<char*> &loss_out[0, 0], loss_out.strides[0], loss_out.strides[1])
-    if grad_out is not None:
-        job.grad = strided_of(<char*> &grad_out[0, 0], grad_out.strides[0], grad_out.strides[1])
-    if hess_out is not None:
-        job.hess = strided_of(<char*> &hess_out[0, 0], hess_out.strides[0], hess_out.strides[1])
     job.partial_size = 2
     job.from_logits = from_logits
     job.want_loss = want_loss
@@ -843,49 +990,49 @@ def bce_kernel(const label_t[:, :] y_true, const floating[:, :] y_pred,
     job.keep = 1.0 - label_smoothing
     job.half_smoothing = label_smoothing / 2.0
     job.grad_scale = grad_scale
+    cdef Operand row_sums
     if row_loss is not None:
-        if not job.reduce_loss or job.cols > BLOCK or row_loss.shape[0] != job.rows or (
-                row_weight is not None and (sample_weight is None or row_weight.shape[0] != job.rows)):
-            raise ValueError("bce_kernel: row sums need a summed loss, one slot per row and rows of at most BLOCK")
-        job.row_loss = &row_loss[0]
+        set_operand(&row_sums, row_loss.reshape(1, -1), 1, rows, "row_loss", TYPE_DOUBLE, True)
+        if not job.reduce_loss or cols > BLOCK or row_sums.col_stride != sizeof(double):
+            raise ValueError("bce_kernel: row sums need a summed loss, one contiguous float64 per row "
+                             "and rows of at most BLOCK")
+        job.row_loss = <double*> row_sums.data
         if row_weight is not None:
-            job.row_weight = &row_weight[0]
+            set_operand(&row_sums, row_weight.reshape(1, -1), 1, rows, "row_weight", TYPE_DOUBLE, True)
+            if sample_weight is None or row_sums.col_stride != sizeof(double):
+                raise ValueError("bce_kernel: row_weight needs sample weights and one contiguous float64 per row")
+            job.row_weight = <double*> row_sums.data
         # whole rows per block
-        job.block_len = (BLOCK // job.cols) * job.cols
-    with nogil:
-        bad_index = run_blocks(&job, label_kind, float_kind, weight_kind, num_threads, totals, &bad_operand)
+        job.block_len = (BLOCK // cols) * cols
+    bad_index = run_job(&job, num_threads, totals, &bad_operand)
     return totals[0], totals[1], bad_index, (OPERAND_NAMES[bad_operand] if bad_index >= 0 else None)
 
 
-def evaluate_kernel(const label_t[:, :] y_true, const floating[:, :] y_pred,
-                    const weight_t[:, :] sample_weight, const floating[:, :] pos_weight,
-                    const int64_t[:, :] codes, double[:, ::1] sums,
+def evaluate_kernel(y_true, y_pred, sample_weight, pos_weight, codes, sums,
                     bint from_logits, double pos_weight_value, double eps, double threshold,
                     Py_ssize_t n_bins, int num_threads):
     """The evaluation report's sums (fastbce/_evaluate.py) in one pass.
 
-    codes (group slot of each element, each in [0, n_groups)) may be None
-    for one group. sums, zeroed, has one row per group: N_SUMS sums (SUM_*),
-    then N_BIN_SUMS per bin. Returns (bad_index, bad_operand) as bce_kernel.
+    Operands as bce_kernel's; codes (int64 group slot of each element, each
+    in [0, n_groups)) may be None for one group. sums, a zeroed C-contiguous
+    float64 array, has one row per group: N_SUMS sums (SUM_*), then
+    N_BIN_SUMS per bin. Returns (bad_index, bad_operand) as bce_kernel.
     """
-    cdef Job job = new_job(MODE_EVALUATE, y_pred.shape[0], y_pred.shape[1])
-    cdef Py_ssize_t size = job.rows * job.cols, bad_index
+    cdef Job job = new_job(MODE_EVALUATE, 0, 0)
+    cdef Py_ssize_t bad_index
     cdef int bad_operand = -1
-    cdef label_t* label_kind = NULL
-    cdef floating* float_kind = NULL
-    cdef const weight_t* weight_kind = NULL
-    if sums.shape[1] != N_SUMS + N_BIN_SUMS * n_bins or (codes is None and sums.shape[0] != 1):
-        raise ValueError("evaluate_kernel: sums has the wrong shape")
-    if size == 0:
+    set_predictions(&job, y_pred)
+    cdef Py_ssize_t rows = job.rows, cols = job.cols
+    set_operand(&job.y_true, y_true, rows, cols, "y_true")
+    set_operand(&job.sample_weight, sample_weight, rows, cols, "sample_weight")
+    set_operand(&job.pos_weight, pos_weight, rows, cols, "pos_weight")
+    set_operand(&job.codes, codes, rows, cols, "codes", TYPE_INT64)
+    if (not isinstance(sums, cnp.ndarray) or sums.dtype != float or sums.ndim != 2
+            or not sums.flags.c_contiguous or not sums.flags.writeable
+            or sums.shape[1] != N_SUMS + N_BIN_SUMS * n_bins or (codes is None and sums.shape[0] != 1)):
+        raise ValueError("evaluate_kernel: sums must be a writable C-contiguous float64 array of the right shape")
+    if rows * cols == 0:
         return -1, None
-    job.y_true = strided_of(<char*> &y_true[0, 0], y_true.strides[0], y_true.strides[1])
-    job.y_pred = strided_of(<char*> &y_pred[0, 0], y_pred.strides[0], y_pred.strides[1])
-    if sample_weight is not None:
-        job.sample_weight = strided_of(<char*> &sample_weight[0, 0], sample_weight.strides[0], sample_weight.strides[1])
-    if pos_weight is not None:
-        job.pos_weight = strided_of(<char*> &pos_weight[0, 0], pos_weight.strides[0], pos_weight.strides[1])
-    if codes is not None:
-        job.codes = strided_of(<char*> &codes[0, 0], codes.strides[0], codes.strides[1])
     job.from_logits = from_logits
     job.pos_weight_value = pos_weight_value
     job.eps = eps
@@ -896,25 +1043,21 @@ def evaluate_kernel(const label_t[:, :] y_true, const floating[:, :] y_pred,
     # blocks at least as long as their partials, so that zeroing and adding
     # them costs at most about one operation per element
     job.block_len = max(<Py_ssize_t> BLOCK, (job.partial_size + CHUNK - 1) // CHUNK * CHUNK)
-    with nogil:
-        bad_index = run_blocks(&job, label_kind, float_kind, weight_kind, num_threads, &sums[0, 0], &bad_operand)
+    bad_index = run_job(&job, num_threads, <double*> cnp.PyArray_DATA(<cnp.ndarray> sums), &bad_operand)
     return bad_index, (OPERAND_NAMES[bad_operand] if bad_index >= 0 else None)
 
 
-def elementwise_kernel(str name, const floating[:, :] x, floating[:, :] out, int num_threads):
-    """out = name(x) element-wise for name in ELEMENTWISE_FUNCTIONS (NaN in, NaN out)."""
-    cdef Job job = new_job(MODE_ELEMENTWISE, x.shape[0], x.shape[1])
+def elementwise_kernel(str name, x, out, int num_threads):
+    """out = name(x) element-wise for name in ELEMENTWISE_FUNCTIONS (NaN in,
+    NaN out); x and out 2-D of one shape and float type."""
+    cdef Job job = new_job(MODE_ELEMENTWISE, 0, 0)
     cdef int bad_operand = -1
-    cdef uint8_t* label_kind = NULL
-    cdef floating* float_kind = NULL
-    cdef const float* weight_kind = NULL
     job.function = ELEMENTWISE_FUNCTIONS[name]
+    set_predictions(&job, x, "x")
+    set_operand(&job.loss, out, job.rows, job.cols, "out", job.y_pred.type, True)
     if job.rows * job.cols == 0:
         return
-    job.y_pred = strided_of(<char*> &x[0, 0], x.strides[0], x.strides[1])
-    job.loss = strided_of(<char*> &out[0, 0], out.strides[0], out.strides[1])
-    with nogil:
-        run_blocks(&job, label_kind, float_kind, weight_kind, num_threads, NULL, &bad_operand)
+    run_job(&job, num_threads, NULL, &bad_operand)
 
 
 include "_vmath_eval.pxi"

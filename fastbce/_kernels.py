@@ -70,29 +70,18 @@ _module = _modules[TARGET]
 
 openmp_enabled = _module.openmp_enabled
 max_threads = _module.max_threads
+forked_after_parallel = _module.forked_after_parallel
 vmath_eval = _module.vmath_eval
+#: the kernels (see _kernels.pxi): each reads its operands' dtypes at run time
+bce_kernel = _module.bce_kernel
+evaluate_kernel = _module.evaluate_kernel
+elementwise_kernel = _module.elementwise_kernel
 #: longest row bce_kernel sums per row (axis=)
 MAX_ROW_SUM_LENGTH = _module.MAX_ROW_SUM_LENGTH
 #: the sums of evaluate_kernel, in the order of its output's columns
 SUM_NAMES, BIN_SUM_NAMES = _module.SUM_NAMES, _module.BIN_SUM_NAMES
 
 
-def kernels_by_type(target=None, name="bce_kernel"):
-    """The kernels `name` (bce_kernel or evaluate_kernel) of a target
-    (default: the one in use), keyed by (label type name, prediction dtype
-    char, sample weight dtype char), e.g. ("uint8_t", "f", "d") for uint8
-    labels, float32 predictions and float64 weights."""
-    module = _modules[target or TARGET]
-    chars = {"float": "f", "double": "d"}
-    return {
-        (label_type, chars[float_type], chars[weight_type]): kernel
-        for signature, kernel in getattr(module, name).__signatures__.items()
-        for label_type, float_type, weight_type in [signature.split("|")]
-    }
-
-
-def elementwise_kernels(target=None):
-    """The element-wise kernel of a target, keyed by dtype char ("f", "d")."""
-    module = _modules[target or TARGET]
-    return {{"float": "f", "double": "d"}[signature]: kernel
-            for signature, kernel in module.elementwise_kernel.__signatures__.items()}
+def module(target=None):
+    """The compiled module of a target (default: the one in use)."""
+    return _modules[target or TARGET]

@@ -8,8 +8,8 @@ from fastbce._math cimport exp_, exp_neg, log_, log1p_, softplus_neg
 _MATH_FUNCTIONS = {"exp": 0, "log": 1, "log1p": 2, "softplus": 3, "exp_neg": 4}
 
 
-cdef void apply_math(int which, const floating[::1] x, floating[::1] out) noexcept nogil:
-    cdef Py_ssize_t i, n = x.shape[0]
+cdef void apply_math(int which, const floating* x, floating* out, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
     if which == 0:
         for i in range(n):
             out[i] = exp_(x[i])
@@ -33,22 +33,17 @@ def vmath_eval(str name, x):
     if name not in _MATH_FUNCTIONS:
         raise ValueError(f"unknown function {name!r}; expected one of {sorted(_MATH_FUNCTIONS)}")
     cdef int which = _MATH_FUNCTIONS[name]
-    values = _np.ascontiguousarray(x)
+    cdef cnp.ndarray values = _np.ascontiguousarray(x)
     if values.dtype not in (_np.float32, _np.float64):
         raise TypeError(f"x must be float32 or float64, not {values.dtype}")
     if values.ndim != 1:
         raise ValueError(f"x must be 1-D, not {values.ndim}-D")
-    out = _np.empty_like(values)
-    cdef const float[::1] x32
-    cdef float[::1] out32
-    cdef const double[::1] x64
-    cdef double[::1] out64
+    cdef cnp.ndarray out = _np.empty_like(values)
+    cdef Py_ssize_t n = values.shape[0]
     if values.dtype == _np.float32:
-        x32, out32 = values, out
         with nogil:
-            apply_math(which, x32, out32)
+            apply_math(which, <const float*> cnp.PyArray_DATA(values), <float*> cnp.PyArray_DATA(out), n)
     else:
-        x64, out64 = values, out
         with nogil:
-            apply_math(which, x64, out64)
+            apply_math(which, <const double*> cnp.PyArray_DATA(values), <double*> cnp.PyArray_DATA(out), n)
     return out
