@@ -73,22 +73,17 @@ cdef inline floating abs_(floating x) noexcept nogil:
         return fabs(x)
 
 
-cdef inline float half_to_float(uint16_t h) noexcept nogil:
-    # the IEEE half-precision number (NumPy's float16) with bits h.
-    # exact: every half is a float; the exponent is rebiased from 15 to 127
-    cdef uint32_t magnitude = h & 0x7fff
-    cdef uint32_t bits
+cdef inline float half_label_to_float(uint16_t h) noexcept nogil:
+    # the IEEE half-precision number (NumPy's float16) with bits h, for a
+    # label: its sign, exponent and mantissa moved into a float's fields and
+    # rebiased by one exact multiplication by 2**112 (subnormal halves
+    # included). Exact for every finite half; inf and NaN come out as finite
+    # values above 1, which are invalid labels all the same. Branch-free, so
+    # that the conversion loop vectorizes.
+    cdef uint32_t bits = ((<uint32_t> (h & 0x8000)) << 16) | ((<uint32_t> (h & 0x7fff)) << 13)
     cdef float value
-    if magnitude >= 0x7c00:  # inf, NaN
-        bits = (magnitude << 13) | 0x7f800000
-    elif magnitude < 0x0400:  # zero, subnormal: magnitude * 2**-24
-        value = <float> magnitude * <float> 5.9604644775390625e-08
-        memcpy(&bits, &value, 4)
-    else:
-        bits = (magnitude << 13) + 0x38000000
-    bits |= (<uint32_t> (h & 0x8000)) << 16
     memcpy(&value, &bits, 4)
-    return value
+    return value * <float> 5.192296858534828e+33
 
 
 # --- validity checks: nonzero when the value is bad (NaN included) ---------
