@@ -176,7 +176,7 @@ cdef int kernel_threads(int num_threads) except -1:
                 "fastbce: this process was forked after a parallel fastbce call; OpenMP's threads do "
                 "not survive fork(), so fastbce runs on 1 thread here. For parallel kernels in child "
                 "processes use the 'spawn' or 'forkserver' start method (multiprocessing.get_context, "
-                "DataLoader(multiprocessing_context=...)).", RuntimeWarning, stacklevel=4)
+                "DataLoader(multiprocessing_context=...)).", RuntimeWarning, stacklevel=3)
         return 1
     return num_threads
 

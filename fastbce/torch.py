@@ -245,15 +245,20 @@ def _fused(input, target, weight, pos_weight, reduction, from_logits, want_grad)
 
     Raises _Fallback where PyTorch's result differs from what fastbce computes.
     """
+    # The checks below run in NumPy, not PyTorch: the fast path never
+    # touches PyTorch's thread pool, whose threads a forked child lacks (a
+    # parallel PyTorch operation there waits forever; fastbce's own kernels
+    # run serial in such a child, see docs/kernels.md)
     x = input.detach()
-    for extra in (weight, pos_weight):  # 0 * inf: PyTorch's NaNs
-        if extra is not None and not math.isfinite(torch.sum(extra.detach()).item()):
+    values = x.numpy()
+    with np.errstate(over="ignore", invalid="ignore"):  # inf - inf: the NaN that says "fall back"
+        for extra in (weight, pos_weight):  # 0 * inf: PyTorch's NaNs
+            if extra is not None and not math.isfinite(np.sum(extra.detach().numpy())):
+                raise _Fallback
+        if from_logits and not math.isfinite(np.sum(values)):  # an infinite (or NaN) logit somewhere
             raise _Fallback
-    if from_logits:
-        if not math.isfinite(torch.sum(x).item()):  # an infinite (or NaN) logit somewhere
-            raise _Fallback
-    else:
-        low, high = (value.item() for value in torch.aminmax(x))
+    if not from_logits:
+        low, high = float(np.min(values)), float(np.max(values))
         if not (low >= _GRAD_P_MIN and high <= _GRAD_P_MAX if want_grad
                 else low >= _LOSS_P_MIN and high < 1.0):  # also false for NaN
             raise _Fallback
@@ -315,10 +320,18 @@ class _FusedBCE(torch.autograd.Function):
                 grad_input = grad_input / input.numel()
         elif ctx.reduction != "none":
             factor = grad_output.item() * ctx.scale
-            grad_input = grad if factor == 1.0 else grad * factor
+            grad_input = grad if factor == 1.0 else _times(grad, grad.numpy().dtype.type(factor))
+        elif _plain(grad_output, grad.dtype, False) and grad_output.shape == grad.shape:
+            grad_input = _times(grad, grad_output.numpy())
         else:
             grad_input = grad * grad_output
         return grad_input, None, None, None, None, None
+
+
+def _times(grad, factor):
+    """grad * factor in NumPy, not PyTorch (see _fused): the same values, a new tensor."""
+    values = grad.numpy()
+    return torch.from_numpy(np.multiply(values, factor, out=np.empty_like(values)))
 
 
 def _grad_formula(input, target, weight, pos_weight, from_logits):
