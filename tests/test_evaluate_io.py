@@ -458,9 +458,11 @@ def test_parquet_memory_does_not_grow_with_the_file(tmp_path):
                    large_bytes=large_bytes)
     # reading the small file costs a fixed amount (a batch, the reader's
     # buffers, allocator pools: about 40 MB here); 16x more rows add next to
-    # nothing to the peak
+    # nothing to the peak: up to about 10 MB of allocator noise (seen once at
+    # 10.5 MB under load), where keeping even one 0.9 MB batch of each of the
+    # 160 would add 144 MB
     assert after_small - imported < large_bytes / 2, figures
-    assert after_large - after_small < large_bytes / 20, figures
+    assert after_large - after_small < large_bytes / 8, figures
 
 
 @needs_pyarrow
