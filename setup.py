@@ -1,12 +1,15 @@
 """Build the compiled kernels.
 
-OpenMP: the build probes the C compiler for ``-fopenmp``; where it is missing
+OpenMP: the build probes the C compiler for ``-fopenmp`` (on macOS also
+Apple clang's ``-Xpreprocessor -fopenmp`` with ``-lomp``, libomp found through
+CPPFLAGS/LDFLAGS or Homebrew); where it is missing
 the extension still builds, serial, and the build says so (``python -m
 fastbce`` reports it too). The default flags stay portable: no
 ``-march=native``, no ``-ffast-math`` (it would break the NaN checks).
 """
 import os
 import platform
+import shlex
 import sys
 import tempfile
 import textwrap
@@ -24,21 +27,53 @@ OPENMP_PROBE = textwrap.dedent(
 )
 
 
-def compiler_has_openmp(compiler):
-    """True when the compiler builds and links an OpenMP program."""
-    flag = "/openmp" if compiler.compiler_type == "msvc" else "-fopenmp"
-    with tempfile.TemporaryDirectory() as tmp:
-        source = os.path.join(tmp, "probe.c")
-        with open(source, "w") as f:
-            f.write(OPENMP_PROBE)
-        try:
-            objects = compiler.compile([source], output_dir=tmp, extra_postargs=[flag])
-            compiler.link_executable(
-                objects, os.path.join(tmp, "probe"), extra_postargs=[flag]
-            )
-        except Exception:
-            return False
-    return True
+def openmp_flag_candidates(compiler):
+    """(compile flags, link flags) that may enable OpenMP, in the order tried."""
+    if compiler.compiler_type == "msvc":
+        return [(["/openmp"], [])]
+    candidates = [(["-fopenmp"], ["-fopenmp"])]  # GCC, LLVM clang
+    if sys.platform == "darwin":
+        # Apple clang has no -fopenmp driver flag and no OpenMP runtime: the
+        # flag goes to its preprocessor and libomp is linked by name, found
+        # through CPPFLAGS/LDFLAGS (as the cibuildwheel configuration sets
+        # them), else in Homebrew's keg-only libomp.
+        candidates.append((["-Xpreprocessor", "-fopenmp"], ["-lomp"]))
+        prefix = homebrew_libomp_prefix()
+        if prefix:
+            candidates.append((["-Xpreprocessor", "-fopenmp", f"-I{prefix}/include"],
+                               [f"-L{prefix}/lib", "-lomp"]))
+    return candidates
+
+
+def homebrew_libomp_prefix():
+    """Where Homebrew keeps libomp (macOS), or None."""
+    import subprocess
+    try:
+        prefix = subprocess.run(["brew", "--prefix", "libomp"], capture_output=True,
+                                text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return prefix if os.path.isdir(os.path.join(prefix, "lib")) else None
+
+
+def openmp_flags(compiler):
+    """(compile flags, link flags) with which the compiler builds and links an
+    OpenMP program, or None."""
+    # link_executable does not add LDFLAGS (the extensions' link does): add them
+    ldflags = shlex.split(os.environ.get("LDFLAGS", ""))
+    for compile_flags, link_flags in openmp_flag_candidates(compiler):
+        with tempfile.TemporaryDirectory() as tmp:
+            source = os.path.join(tmp, "probe.c")
+            with open(source, "w") as f:
+                f.write(OPENMP_PROBE)
+            try:
+                objects = compiler.compile([source], output_dir=tmp, extra_postargs=compile_flags)
+                compiler.link_executable(objects, os.path.join(tmp, "probe"),
+                                         extra_preargs=ldflags, extra_postargs=link_flags)
+            except Exception:
+                continue
+        return compile_flags, link_flags
+    return None
 
 
 # One kernel source compiled per CPU target; fastbce/_kernels.py picks the
@@ -78,9 +113,8 @@ def compiler_accepts(compiler, flags):
 class BuildExtWithOptionalOpenMP(build_ext):
     def build_extensions(self):
         msvc = self.compiler.compiler_type == "msvc"
-        use_openmp = os.environ.get("FASTBCE_NO_OPENMP") != "1" and compiler_has_openmp(
-            self.compiler
-        )
+        openmp = None if os.environ.get("FASTBCE_NO_OPENMP") == "1" else openmp_flags(self.compiler)
+        use_openmp = openmp is not None
         if not use_openmp:
             print(
                 "fastbce: the C compiler has no OpenMP (or FASTBCE_NO_OPENMP=1): "
@@ -96,13 +130,13 @@ class BuildExtWithOptionalOpenMP(build_ext):
                       file=sys.stderr)
                 continue
             if msvc:
-                ext.extra_compile_args = ["/O2"] + (["/openmp"] if use_openmp else [])
+                ext.extra_compile_args = ["/O2"] + (openmp[0] if use_openmp else [])
             else:
                 # -g0: Python's own CFLAGS ask for debug info, 18 of a 22 MB module
                 ext.extra_compile_args = ["-O3", "-g0"] + VECTORIZE_FLAGS + target_flags
                 if use_openmp:
-                    ext.extra_compile_args.append("-fopenmp")
-                    ext.extra_link_args = ["-fopenmp"]
+                    ext.extra_compile_args += openmp[0]
+                    ext.extra_link_args = list(openmp[1])
             kept.append(ext)
         self.extensions = kept
         # the targets compile at once, one per core (`build_ext -j`)
