@@ -280,7 +280,7 @@ cdef inline void convert_run(const source_t* kind, const char* src, Py_ssize_t s
                 out[j] = <floating> (<const source_t*> (src + j * stride))[0]
 
 
-cdef inline void convert_any(int type, const char* src, Py_ssize_t stride, Py_ssize_t n,
+cdef void convert_any(int type, const char* src, Py_ssize_t stride, Py_ssize_t n,
                              floating* out) noexcept nogil:
     if type == TYPE_INT8:
         convert_run(<const int8_t*> NULL, src, stride, n, out)
@@ -298,7 +298,7 @@ cdef inline void convert_any(int type, const char* src, Py_ssize_t stride, Py_ss
         convert_run(<const double*> NULL, src, stride, n, out)
 
 
-cdef inline const floating* load(const Operand* op, Py_ssize_t cols, Py_ssize_t start,
+cdef const floating* load(const Operand* op, Py_ssize_t cols, Py_ssize_t start,
                                  Py_ssize_t n, floating* buffer) noexcept nogil:
     """The n elements from linear index `start` in the compute type: in place
     when contiguous and of that type, else converted into buffer."""
@@ -352,7 +352,7 @@ cdef inline int binary_run(const source_t* kind, const floating* float_kind, con
     return binary
 
 
-cdef inline const int8_t* load_binary_labels(const Operand* op, Py_ssize_t cols, Py_ssize_t start,
+cdef const int8_t* load_binary_labels(const Operand* op, Py_ssize_t cols, Py_ssize_t start,
                                              Py_ssize_t n, int8_t* buffer, const floating* float_kind) noexcept nogil:
     """The n labels from linear index `start` as int8, for the loops over
     0/1 labels (the common case), or NULL if any of them is another value
@@ -391,7 +391,7 @@ cdef inline const int8_t* load_binary_labels(const Operand* op, Py_ssize_t cols,
     return buffer if binary else NULL
 
 
-cdef inline const int64_t* load_codes(const Operand* op, Py_ssize_t cols, Py_ssize_t start,
+cdef const int64_t* load_codes(const Operand* op, Py_ssize_t cols, Py_ssize_t start,
                                       Py_ssize_t n, int64_t* buffer) noexcept nogil:
     """Like load, for the int64 group codes (read as they are)."""
     if in_place(op, cols, start, n, sizeof(int64_t)):
@@ -417,7 +417,7 @@ cdef inline floating* destination(const Operand* op, Py_ssize_t cols, Py_ssize_t
     return buffer
 
 
-cdef inline void scatter(const Operand* op, Py_ssize_t cols, Py_ssize_t start,
+cdef void scatter(const Operand* op, Py_ssize_t cols, Py_ssize_t start,
                          Py_ssize_t n, const floating* buffer) noexcept nogil:
     cdef Py_ssize_t row = start // cols, col = start - row * cols, done = 0, run, j
     cdef char* dst
@@ -621,6 +621,21 @@ cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
     return bad
 
 
+# One function per (labels, weighting) with its own loops: a few small
+# functions compile to better code than one with every loop (GCC spilled
+# the loops' constants to the stack in the latter: 0.83x on float64)
+cdef int bce_chunk_plain(const Job* job, const label_t* y, const floating* p, const floating* w,
+                         const floating* pw, floating* loss, floating* grad, floating* hess,
+                         Py_ssize_t n) noexcept nogil:
+    return bce_chunk(job, y, p, w, pw, loss, grad, hess, n, True)
+
+
+cdef int bce_chunk_weighted(const Job* job, const label_t* y, const floating* p, const floating* w,
+                            const floating* pw, floating* loss, floating* grad, floating* hess,
+                            Py_ssize_t n) noexcept nogil:
+    return bce_chunk(job, y, p, w, pw, loss, grad, hess, n, False)
+
+
 cdef int bce_block(const Job* job, floating* float_kind, Py_ssize_t start, Py_ssize_t stop,
                    double* partial) noexcept nogil:
     """One block [start, stop): partial = (loss sum, weight sum); nonzero if any input is invalid.
@@ -692,13 +707,13 @@ cdef int bce_block(const Job* job, floating* float_kind, Py_ssize_t start, Py_ss
         # vectype" for the label load: 95 against 1,000 M elements/s); the
         # weighted ones, reading the constant weight buffers, it vectorizes
         if integer_y != NULL and plain:
-            bad |= bce_chunk(job, integer_y, p, w, pw, loss, grad, hess, n, True)
+            bad |= bce_chunk_plain(job, integer_y, p, w, pw, loss, grad, hess, n)
         elif integer_y != NULL:
-            bad |= bce_chunk(job, integer_y, p, w, pw, loss, grad, hess, n, False)
+            bad |= bce_chunk_weighted(job, integer_y, p, w, pw, loss, grad, hess, n)
         elif plain and job.from_logits:
-            bad |= bce_chunk(job, y, p, w, pw, loss, grad, hess, n, True)
+            bad |= bce_chunk_plain(job, y, p, w, pw, loss, grad, hess, n)
         else:
-            bad |= bce_chunk(job, y, p, w, pw, loss, grad, hess, n, False)
+            bad |= bce_chunk_weighted(job, y, p, w, pw, loss, grad, hess, n)
         if job.want_loss:
             if job.row_loss != NULL:
                 add_to_rows(loss, chunk, n, cols, job.row_loss)
