@@ -17,6 +17,15 @@ Sources (the format is told by the path, or by ``format=``):
   is named by the file's stem: ``label.npy`` is column ``"label"``), or a
   mapping ``{column name: path to a .npy file or an array}``.  Each file is
   memory-mapped (``numpy.load(mmap_mode="r")``) and read in slices.
+- Arrow streams, in place of a path: any object with ``__arrow_c_stream__``
+  (the Arrow PyCapsule interface: a pyarrow ``RecordBatchReader`` or
+  ``Table``, a DuckDB relation, a Polars ``DataFrame``, a pandas DataFrame),
+  a ``pyarrow.dataset`` ``Dataset`` or ``Scanner``, and a Polars
+  ``LazyFrame`` (run by Polars' streaming engine, ``collect_batches``:
+  Polars 1.33 or newer). Read batch by batch through
+  ``pyarrow.RecordBatchReader`` (pyarrow 15 or newer), never whole: the
+  needed columns are selected first where the producer can do it (pyarrow,
+  DuckDB, Polars), and a stream is read once.
 
 Memory: a few batches of the needed columns (``batch_size`` rows: the one
 being evaluated and the one read ahead), plus what the reader buffers (for
@@ -31,8 +40,8 @@ decoding; a team of OpenMP threads spinning between batches would take the
 cores pyarrow decodes on).  Measured there: 1.7x the time of reading the two
 columns with pyarrow alone (Parquet), 1.1x (CSV).
 
-Rows are numbered from 0 in the order of the file, not counting a CSV header;
-errors that concern one row name it so.
+Rows are numbered from 0 in the order of the file (of the whole stream), not
+counting a CSV header; errors that concern one row name it so.
 """
 import errno
 import os
@@ -106,7 +115,11 @@ def _arrow_to_numpy(array, column, first_row):
         raise _null_error(column, first_row + first_null)
     type_ = array.type
     if pa.types.is_dictionary(type_):
-        array = array.dictionary_decode()
+        try:
+            array = array.dictionary_decode()
+        except pa.ArrowNotImplementedError:  # e.g. string_view values (Polars' Categorical)
+            values = array.dictionary.to_numpy(zero_copy_only=False)
+            return values[array.indices.to_numpy(zero_copy_only=False)]
         type_ = array.type
     if pa.types.is_decimal(type_):
         array = array.cast(pa.float64())
@@ -143,6 +156,9 @@ class _Source:
 
     def _numeric_check(self, name):
         raise NotImplementedError
+
+    def close(self):
+        """Release what the source holds open (a stream), when reading stops early or never starts."""
 
     def batches(self, value_columns, other_columns, batch_size):
         """Yield (first row, {column: ndarray}) for consecutive batches of rows."""
@@ -331,6 +347,175 @@ class _NpySource(_Source):
             yield start, {name: self.arrays[name][start:start + batch_size] for name in needed}
 
 
+class _ArrowStreamSource(_Source):
+    """An object exporting an Arrow stream of record batches (``__arrow_c_stream__``),
+    a pyarrow Dataset or Scanner, or a Polars LazyFrame: read batch by batch,
+    never whole.
+
+    The needed columns are selected before reading where the producer can do
+    it (pyarrow Table, Dataset and Scanner, DuckDB relation, Polars
+    DataFrame and LazyFrame); other streams are read with all their columns,
+    and the unneeded ones dropped batch by batch. A stream is read once.
+    """
+
+    def __init__(self, obj, kind):
+        _require_pyarrow_streams()
+        import pyarrow as pa
+        self.obj = obj
+        self.kind = kind
+        self.reader = None
+        self.description = f"the {type(obj).__name__} stream"
+        if kind == "reader":
+            self.reader = obj
+            self.schema = obj.schema
+        elif kind == "table":
+            self.schema = obj.schema
+            self.num_rows = obj.num_rows
+        elif kind == "dataset":
+            self.schema = obj.schema
+        elif kind == "scanner":
+            self.schema = obj.projected_schema
+        elif kind == "duckdb":
+            self.schema = pa.RecordBatchReader.from_stream(obj.limit(0)).schema
+        elif kind == "polars":
+            self.schema = pa.RecordBatchReader.from_stream(obj.head(0)).schema
+            self.num_rows = obj.height
+        elif kind == "lazyframe":
+            if not hasattr(obj, "collect_batches"):
+                raise TypeError(
+                    "this Polars has no LazyFrame.collect_batches (Polars 1.33 or newer streams a "
+                    "LazyFrame batch by batch): upgrade Polars, or pass lf.collect(engine='streaming') "
+                    "(a DataFrame: the whole result in memory)")
+            import polars as pl
+            self.schema = pa.RecordBatchReader.from_stream(pl.DataFrame(schema=obj.collect_schema())).schema
+        else:  # any other __arrow_c_stream__: opened now, for its schema
+            try:
+                self.reader = pa.RecordBatchReader.from_stream(obj)
+            except pa.ArrowInvalid as error:
+                if "non-struct" not in str(error):
+                    raise ValueError(f"cannot read {self.description}: {error}") from None
+                raise TypeError(
+                    f"evaluate_file reads a table of named columns (a stream of record batches); "
+                    f"this {type(obj).__name__} is a single column: pass its columns to "
+                    f"fastbce.evaluate, or a table holding them") from None
+            self.schema = self.reader.schema
+        self.columns = list(self.schema.names)
+        self.not_numeric = []
+
+    def _numeric_check(self, name):
+        # a non-numeric column is reported at its first value (row and value),
+        # once the first batch is read: see batches()
+        import pyarrow as pa
+        type_ = self.schema.field(name).type
+        value_type = type_.value_type if pa.types.is_dictionary(type_) else type_
+        if not pa.types.is_null(type_) and not _arrow_is_numeric(value_type):
+            self.not_numeric.append(name)
+
+    def _open(self, needed, batch_size):
+        import pyarrow as pa
+        obj, kind = self.obj, self.kind
+        if self.reader is not None:
+            return self.reader
+        if kind == "table":
+            return obj.select(needed).to_reader(max_chunksize=batch_size)
+        if kind == "dataset":
+            return obj.scanner(columns=needed, batch_size=batch_size).to_reader()
+        if kind == "scanner":
+            return obj.to_reader()
+        if kind == "duckdb":
+            quoted = ['"' + name.replace('"', '""') + '"' for name in needed]
+            return obj.project(", ".join(quoted)).to_arrow_reader(batch_size)
+        if kind == "polars":
+            return pa.RecordBatchReader.from_stream(obj.select(needed))
+        if kind == "lazyframe":
+            return pa.RecordBatchReader.from_stream(
+                obj.select(needed).collect_batches(chunk_size=batch_size, lazy=True))
+        raise AssertionError(kind)
+
+    def close(self):
+        if self.reader is not None:
+            self.reader.close()
+
+    def batches(self, value_columns, other_columns, batch_size):
+        needed = list(dict.fromkeys(value_columns + other_columns))
+        reader = self.reader = self._open(needed, batch_size)
+        first_row = 0
+        batch = piece = None
+        try:
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    break
+                if self.not_numeric:
+                    self._raise_not_numeric(batch, first_row)
+                # a producer's batch may be longer than batch_size: cut
+                for start in range(0, batch.num_rows, batch_size):
+                    piece = batch.slice(start, batch_size) if batch.num_rows > batch_size else batch
+                    yield first_row, {name: _arrow_to_numpy(piece.column(name), name, first_row)
+                                      for name in needed}
+                    first_row += piece.num_rows
+                batch = piece = None  # not held while the next one is read
+            if self.not_numeric:  # an empty stream
+                name = self.not_numeric[0]
+                raise _not_numeric_error(name, self.schema.field(name).type)
+        finally:
+            reader.close()
+
+    def _raise_not_numeric(self, batch, first_row):
+        """The error for the first non-numeric column, naming its first value that is not null."""
+        name = self.not_numeric[0]
+        column = batch.column(name)
+        if len(column) == 0:
+            return
+        if column.null_count:
+            valid = np.flatnonzero(column.is_valid().to_numpy(zero_copy_only=False))
+            if not len(valid) or valid[0] > 0:  # a null comes first
+                raise _null_error(name, first_row)
+        raise _not_numeric_error(name, column.type, first_row, column[0].as_py())
+
+
+def _require_pyarrow_streams():
+    try:
+        import pyarrow as pa
+    except ImportError:
+        raise ImportError("reading an Arrow stream needs pyarrow (pip install pyarrow)") from None
+    if not hasattr(pa.RecordBatchReader, "from_stream"):
+        raise ImportError(f"reading an Arrow stream needs pyarrow 15 or newer "
+                          f"(installed: {pa.__version__}); pip install -U pyarrow")
+
+
+def _stream_kind(obj):
+    """How to read `obj` as a stream of record batches, or None if it is not one."""
+    cls = type(obj)
+    if isinstance(obj, (str, bytes, os.PathLike, dict)):
+        return None
+    module = cls.__module__.partition(".")[0] if isinstance(cls.__module__, str) else ""
+    pa = sys.modules.get("pyarrow")
+    if pa is not None:
+        if isinstance(obj, pa.RecordBatchReader):
+            return "reader"
+        if isinstance(obj, pa.Table):
+            return "table"
+        dataset = sys.modules.get("pyarrow.dataset")
+        if dataset is not None:
+            if isinstance(obj, dataset.Dataset):
+                return "dataset"
+            if isinstance(obj, dataset.Scanner):
+                return "scanner"
+    if module == "duckdb" and hasattr(obj, "to_arrow_reader") and hasattr(obj, "project"):
+        return "duckdb"
+    if module == "polars":
+        polars = sys.modules["polars"]
+        if isinstance(obj, polars.LazyFrame):
+            return "lazyframe"
+        if isinstance(obj, polars.DataFrame):
+            return "polars"
+    if hasattr(cls, "__arrow_c_stream__"):
+        return "stream"
+    return None
+
+
 def _format_of(path):
     """'parquet', 'csv' or 'npy' from a path's extension (or its being a directory)."""
     if os.path.isdir(path):
@@ -355,13 +540,25 @@ def _format_of(path):
 
 
 def _open_source(path, format, delimiter):
+    kind = _stream_kind(path)
+    if kind is not None:
+        if format is not None or delimiter is not None:
+            raise ValueError(f"format= and delimiter= are for files; {type(path).__name__} is read "
+                             f"as an Arrow stream")
+        return _ArrowStreamSource(path, kind)
     if isinstance(path, dict) or (hasattr(path, "keys") and hasattr(path, "__getitem__")):
         if format not in (None, "npy"):
             raise ValueError(f"a mapping of columns is read as format='npy', not {format!r}")
         columns = {name: (value if isinstance(value, np.ndarray) else os.fspath(value))
                    for name, value in path.items()}
         return _NpySource(columns, "the given .npy columns")
-    path = os.fspath(path)
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise TypeError(
+            f"evaluate_file reads a file path, a mapping {{column: .npy path or array}}, or a table "
+            f"exporting an Arrow stream (__arrow_c_stream__: a pyarrow Table or RecordBatchReader, "
+            f"a DuckDB relation, a Polars DataFrame or LazyFrame...); got {type(path).__name__}") from None
     if not os.path.exists(path):
         raise _file_not_found(path)
     if format is None:
@@ -480,15 +677,22 @@ def _progress_bar(progress, total):
 
 def evaluate_file(path, y_true="label", y_pred="score", *, sample_weight=None, groups=None,
                   batch_size=1_000_000, progress=None, format=None, delimiter=None, **evaluate_kw):
-    """Evaluate the predictions stored in a file, reading it in batches (bounded memory).
+    """Evaluate the predictions stored in a file or an Arrow stream, reading it in batches
+    (bounded memory).
 
     Parameters
     ----------
-    path : str, os.PathLike or mapping
+    path : str, os.PathLike, mapping or Arrow stream
         A Parquet file (``.parquet``, ``.pq``, ``.parq``), a CSV file (``.csv``,
         ``.tsv``, optionally compressed: ``.csv.gz``...), a directory holding one
         ``.npy`` file per column (``label.npy``, ``score.npy``...), or a mapping
         ``{column name: .npy path or array}``.  ``.npy`` files are memory-mapped.
+        Or, in place of a path, a table streamed batch by batch: any object
+        with ``__arrow_c_stream__`` (a pyarrow ``RecordBatchReader`` or
+        ``Table``, a DuckDB relation, a Polars or pandas ``DataFrame``), a
+        ``pyarrow.dataset.Dataset`` or ``Scanner``, or a Polars ``LazyFrame``
+        (run by Polars' streaming engine).  The whole table is never
+        materialized; a stream is consumed (read once).
     y_true, y_pred : str
         Names of the label and prediction columns.
     sample_weight, groups : str, optional
@@ -502,14 +706,14 @@ def evaluate_file(path, y_true="label", y_pred="score", *, sample_weight=None, g
         Show a tqdm progress bar; None (default): when stderr is a terminal and
         tqdm is installed.
     format : {"parquet", "csv", "npy"}, optional
-        Overrides the format told by the path.
+        Overrides the format told by the path (not for streams).
     delimiter : str, optional
         CSV field delimiter (default: tab for ``.tsv``, else comma).
     **evaluate_kw
         The keywords of :func:`fastbce.evaluate` other than ``sample_weight``
         and ``groups``: ``from_logits``, ``threshold``, ``class_weight``,
         ``pos_weight`` (a number), ``eps``, ``bins``, ``num_threads`` (default
-        for Parquet and CSV: 1, beside the reader's thread; for .npy: all).
+        for Parquet, CSV and streams: 1, beside the reader's thread; for .npy: all).
 
     Returns
     -------
@@ -527,9 +731,10 @@ def evaluate_file(path, y_true="label", y_pred="score", *, sample_weight=None, g
         column, row and value are named).
     TypeError
         A label, prediction or weight column that is not numbers (its name and
-        type, and for CSV the first row that is not a number).
+        type, and for CSV and streams the first row that is not a number and its
+        value); a source that is neither a path nor a table.
     ImportError
-        Parquet or CSV without pyarrow.
+        Parquet, CSV or a stream without pyarrow (streams: pyarrow 15 or newer).
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -545,7 +750,7 @@ def evaluate_file(path, y_true="label", y_pred="score", *, sample_weight=None, g
     # build the evaluator first: bad keywords fail before any reading
     evaluator = Evaluator(**evaluate_kw)
     source = _open_source(path, format, delimiter)
-    reads_ahead = isinstance(source, (_ParquetSource, _CsvSource))
+    reads_ahead = isinstance(source, (_ParquetSource, _CsvSource, _ArrowStreamSource))
     if reads_ahead and evaluate_kw.get("num_threads") is None:
         # one kernel thread, beside the reader's: the kernel outruns the
         # decoding, and a team of OpenMP threads spinning between batches
@@ -554,7 +759,11 @@ def evaluate_file(path, y_true="label", y_pred="score", *, sample_weight=None, g
         evaluator = Evaluator(**evaluate_kw)
     value_columns = [y_true, y_pred] + ([sample_weight] if sample_weight is not None else [])
     other_columns = [groups] if groups is not None else []
-    source.check(value_columns, other_columns)
+    try:
+        source.check(value_columns, other_columns)
+    except BaseException:
+        source.close()
+        raise
     arguments = {"y_true": y_true, "y_pred": y_pred, "sample_weight": sample_weight, "groups": groups}
     while True:
         bar = _progress_bar(progress, source.num_rows)

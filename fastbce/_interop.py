@@ -19,7 +19,14 @@ Read in place (the kernel reads the caller's memory, no copy):
   held in one NumPy block;
 - PyArrow ``Array`` and single-chunk ``ChunkedArray`` of integers or floats
   without nulls (sliced arrays at their offset);
-- JAX CPU arrays, and any object with ``__dlpack__`` on a host device.
+- JAX CPU arrays, and any object with ``__dlpack__`` on a host device;
+- any object exporting the Arrow PyCapsule interface (``__arrow_c_array__``
+  or ``__arrow_c_stream__``: a Polars Series, nanoarrow arrays, ...),
+  imported through pyarrow's C Data Interface (no copy) and then read as a
+  PyArrow array above; a stream of record batches (a Polars DataFrame) is read
+  as a 2-D table, one column per field (assembled: a copy). Without pyarrow
+  (or with a pyarrow older than 14) such an object is read through its
+  ``__array__``, where Polars turns nulls into NaN.
 
 Copied, because no single NumPy view of the memory exists:
 
@@ -33,9 +40,9 @@ Copied, because no single NumPy view of the memory exists:
 
 Refused with a clear error:
 
-- missing values (pandas ``NA``, Arrow nulls): ``ValueError`` naming the
-  argument, the Series or column name and the first missing row (position and
-  index label). NaN in a NumPy float array is a value: the kernel reports it,
+- missing values (pandas ``NA``, Arrow nulls, Polars nulls): ``ValueError``
+  naming the argument, the Series or column name and the first missing row
+  (position and, for pandas, index label). NaN in a NumPy float array is a value: the kernel reports it,
   as for any array;
 - data on a GPU or other non-host device (CUDA, ROCm, MPS, ...): ``TypeError``
   saying to move it to the CPU first (nothing is copied off the device behind
@@ -113,6 +120,7 @@ def _device_error(name, where):
 
 _PANDAS_FIX = "series.dropna() or series.fillna(0)"
 _ARROW_FIX = "pyarrow.compute.drop_null(a) or pyarrow.compute.fill_null(a, 0)"
+_POLARS_FIX = "series.drop_nulls() or series.fill_null(0)"
 
 
 def _missing_error(what, position, count, index, fix):
@@ -242,18 +250,19 @@ def _arrow_is_numeric(pa, arrow_type):
     return arrow_type.id in ids
 
 
-def _from_arrow(x, what, pa, index=None, pandas_dtype=None):
+def _from_arrow(x, what, pa, index=None, pandas_dtype=None, fix=None):
     """An Arrow Array or ChunkedArray (or the data of a [pyarrow] pandas column) as an ndarray."""
     if not _arrow_is_numeric(pa, x.type):
         raise _unsupported_dtype(what, f"{x.type} (Arrow)" if pandas_dtype is None else pandas_dtype)
+    if fix is None:
+        fix = _ARROW_FIX if pandas_dtype is None else _PANDAS_FIX
     chunks = x.chunks if isinstance(x, pa.ChunkedArray) else [x]
     if x.null_count:
         start = 0
         for chunk in chunks:
             if chunk.null_count:
                 first = chunk.is_null().to_numpy(zero_copy_only=False).argmax()
-                raise _missing_error(what, start + first, x.null_count, index,
-                                     _ARROW_FIX if pandas_dtype is None else _PANDAS_FIX)
+                raise _missing_error(what, start + first, x.null_count, index, fix)
             start += len(chunk)
     if len(chunks) == 1:
         chunk = chunks[0]
@@ -290,6 +299,11 @@ def _from_other(x, name):
                 return np.from_dlpack(x)  # the producer's memory, by the protocol
             except (BufferError, TypeError, ValueError, RuntimeError):
                 pass  # e.g. a dtype DLPack cannot carry (bfloat16): try __array__ below
+    cls = type(x)
+    if hasattr(cls, "__arrow_c_array__") or hasattr(cls, "__arrow_c_stream__"):
+        array = _from_arrow_capsule(x, name)
+        if array is not None:
+            return array
     try:
         array = np.asarray(x)
     except (TypeError, ValueError, RuntimeError):
@@ -299,6 +313,56 @@ def _from_other(x, name):
     if array.dtype.kind == "O" and hasattr(x, "__dlpack__"):
         return np.from_dlpack(x)
     return array
+
+
+def _pyarrow_with_capsules():
+    """pyarrow if it is installed and imports the Arrow PyCapsule interface (14+), else None."""
+    pa = sys.modules.get("pyarrow")
+    if pa is None:
+        try:
+            import pyarrow as pa
+        except ImportError:
+            return None
+    return pa if hasattr(pa.Array, "_import_from_c_capsule") else None
+
+
+def _from_arrow_capsule(x, name):
+    """An object exporting the Arrow PyCapsule interface as an ndarray, imported
+    through pyarrow (no copy); None without pyarrow (the caller reads __array__).
+
+    ``__arrow_c_array__`` is one array (or a record batch: a struct array);
+    ``__arrow_c_stream__`` a stream of arrays (a Polars Series: a chunked
+    array) or of record batches (a DataFrame: a 2-D table, one column per
+    field, like a pandas DataFrame).
+    """
+    pa = _pyarrow_with_capsules()
+    if pa is None:
+        if hasattr(x, "__array__"):
+            return None
+        raise TypeError(f"{name} ({type(x).__name__}) exports the Arrow PyCapsule interface: "
+                        f"reading it needs pyarrow 14 or newer (pip install pyarrow)")
+    if hasattr(type(x), "__arrow_c_array__"):
+        imported = pa.array(x)
+    else:
+        imported = pa.chunked_array(x)
+    fix = _POLARS_FIX if type(x).__module__.partition(".")[0] == "polars" else None
+    if pa.types.is_struct(imported.type):  # a table: one column per field
+        if imported.null_count:  # a null row of the struct itself
+            first = np.asarray(imported.is_null()).argmax()
+            raise _missing_error(name, first, imported.null_count, None, fix or _ARROW_FIX)
+        if isinstance(imported, pa.ChunkedArray):
+            fields = imported.flatten()
+        else:
+            fields = [imported.field(i) for i in range(imported.type.num_fields)]
+        columns = [_from_arrow(column, _describe(name, "DataFrame column", imported.type.field(i).name),
+                               pa, fix=fix)
+                   for i, column in enumerate(fields)]
+        if not columns:
+            return np.empty((len(imported), 0))
+        return np.stack(columns, axis=1)  # columns in separate buffers: a copy
+    label = getattr(x, "name", None)
+    what = _describe(name, "Series", label) if isinstance(label, str) and label else name
+    return _from_arrow(imported, what, pa, fix=fix)
 
 
 def widen_extended_float(array):
