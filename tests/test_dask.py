@@ -14,7 +14,8 @@ import pytest
 
 dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
-distributed = pytest.importorskip("distributed")
+# (ImportError too: a distributed release that does not match the installed dask)
+distributed = pytest.importorskip("distributed", exc_type=ImportError)
 
 import fastbce  # noqa: E402
 import fastbce.dask as fdask  # noqa: E402
