@@ -24,6 +24,7 @@ from cython.parallel cimport prange
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint16_t, uint32_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset
+from libc.math cimport log, INFINITY
 cimport numpy as cnp
 
 from fastbce._math cimport (
@@ -93,6 +94,7 @@ cdef enum:
     MODE_BCE                 # loss (summed or element-wise) and/or gradient (and hessian)
     MODE_ELEMENTWISE         # one of the functions below, element-wise
     MODE_EVALUATE            # the evaluation report's sums
+    MODE_MULTICLASS          # multi-class log loss: one row of class probabilities per sample
 
 # MODE_ELEMENTWISE functions
 cdef enum:
@@ -121,6 +123,19 @@ cdef enum:
 MAX_ROW_SUM_LENGTH = BLOCK
 SUM_NAMES = ("count", "weight", "loss", "brier", "prob", "above", "below")
 BIN_SUM_NAMES = ("bin_weight", "bin_prob")
+
+# MODE_MULTICLASS: a block's partials (the counts let the Python layer raise
+# scikit-learn's error for the first problem in scikit-learn's order, with a
+# NumPy scan that only runs when one is set)
+cdef enum:
+    MC_LOSS = 0              # sum of w * -log(clip(p[i, code_i]))
+    MC_WEIGHT                # sum of w (the row count without weights)
+    MC_BAD_PROBABILITY       # probabilities that are NaN or outside [0, 1]
+    MC_BAD_CODE              # class codes outside [0, k)
+    MC_NOT_ONE               # rows whose sum is off 1 by more than the tolerance
+    MC_BAD_WEIGHT            # weights that are NaN, negative or infinite
+    MC_PARTIALS
+MULTICLASS_SUM_NAMES = ("loss", "weight", "bad_probability", "bad_code", "not_one", "bad_weight")
 
 # which argument holds the first invalid element
 OPERAND_NAMES = ("y_true", "y_pred", "sample_weight", "pos_weight")
@@ -151,6 +166,7 @@ cdef struct Job:
     double threshold         # MODE_EVALUATE: a prediction is positive when p >= threshold
     Py_ssize_t n_bins        # MODE_EVALUATE: equal-width bins of p on [0, 1] (0: none)
     Py_ssize_t group_stride  # MODE_EVALUATE: N_SUMS + N_BIN_SUMS * n_bins
+    double sum_tolerance     # MODE_MULTICLASS: a row sums to one within this
 
 
 def openmp_enabled():
@@ -921,6 +937,60 @@ cdef int elementwise_block(const Job* job, floating* float_kind, Py_ssize_t star
     return 0
 
 
+cdef int multiclass_block(const Job* job, floating* float_kind, Py_ssize_t start, Py_ssize_t stop,
+                          double* partial) noexcept nogil:
+    """Rows start // cols to stop // cols (blocks hold whole rows) of the
+    multi-class log loss: y_pred is (n, k), job.codes the int64 class of each
+    row, job.sample_weight float64 or absent. One read of each row: its sum
+    (the not-probabilities check) and its validity, then the true class's
+    probability clipped to [eps, 1 - eps] in the input's type, as
+    scikit-learn clips, and its -log in float64. Never a one-hot matrix."""
+    cdef Py_ssize_t cols = job.cols, i, j
+    cdef Py_ssize_t col_stride = job.y_pred.col_stride
+    cdef floating eps = <floating> job.eps
+    cdef floating high = <floating> job.keep
+    cdef floating value, chosen
+    cdef const char* row
+    cdef double total, w = 1, loss_sum = 0, weight_sum = 0
+    cdef double bad_probability = 0, bad_code = 0, not_one = 0, bad_weight = 0
+    cdef int64_t code
+    cdef bint has_weight = job.sample_weight.data != NULL
+    cdef bint contiguous = col_stride == sizeof(floating)
+    for i in range(start // cols, stop // cols):
+        row = job.y_pred.data + i * job.y_pred.row_stride
+        total = 0
+        # (NaN fails both comparisons: it counts as invalid)
+        if contiguous:
+            for j in range(cols):
+                value = (<const floating*> row)[j]
+                total += value
+                bad_probability += not (value >= 0 and value <= 1)
+        else:
+            for j in range(cols):
+                value = (<const floating*> (row + j * col_stride))[0]
+                total += value
+                bad_probability += not (value >= 0 and value <= 1)
+        not_one += (total - 1 > job.sum_tolerance) or (1 - total > job.sum_tolerance)
+        code = (<const int64_t*> (job.codes.data + i * job.codes.row_stride))[0]
+        if code < 0 or code >= cols:
+            bad_code += 1
+            continue
+        chosen = (<const floating*> (row + code * col_stride))[0]
+        chosen = eps if chosen < eps else (high if chosen > high else chosen)
+        if has_weight:
+            w = (<const double*> (job.sample_weight.data + i * job.sample_weight.row_stride))[0]
+            bad_weight += not (w >= 0 and w < INFINITY)
+            weight_sum += w
+        loss_sum -= w * log(<double> chosen)
+    partial[MC_LOSS] = loss_sum
+    partial[MC_WEIGHT] = weight_sum if has_weight else <double> (stop // cols - start // cols)
+    partial[MC_BAD_PROBABILITY] = bad_probability
+    partial[MC_BAD_CODE] = bad_code
+    partial[MC_NOT_ONE] = not_one
+    partial[MC_BAD_WEIGHT] = bad_weight
+    return 0
+
+
 cdef inline int process_block(const Job* job, floating* float_kind,
                               Py_ssize_t start, Py_ssize_t stop, double* partial) noexcept nogil:
     if job.mode == MODE_EVALUATE:
@@ -928,6 +998,8 @@ cdef inline int process_block(const Job* job, floating* float_kind,
         return evaluate_block(job, float_kind, start, stop, partial)
     if job.mode == MODE_ELEMENTWISE:
         return elementwise_block(job, float_kind, start, stop)
+    if job.mode == MODE_MULTICLASS:
+        return multiclass_block(job, float_kind, start, stop, partial)
     return bce_block(job, float_kind, start, stop, partial)
 
 
@@ -1165,6 +1237,44 @@ def evaluate_kernel(y_true, y_pred, sample_weight, pos_weight, codes, sums,
     job.block_len = max(<Py_ssize_t> BLOCK, (job.partial_size + CHUNK - 1) // CHUNK * CHUNK)
     bad_index = run_job(&job, num_threads, <double*> cnp.PyArray_DATA(<cnp.ndarray> sums), &bad_operand)
     return bad_index, (OPERAND_NAMES[bad_operand] if bad_index >= 0 else None)
+
+
+def multiclass_kernel(codes, y_pred, sample_weight, double eps, double high,
+                      double sum_tolerance, int num_threads):
+    """The multi-class log loss in one pass over y_pred, a 2-D float32 or
+    float64 array (n, k) of any strides: codes is a 1-D C-contiguous int64
+    array, the class (column) of each row, sample_weight a 1-D contiguous
+    float64 array or None. Each row's probability of its class is clipped to
+    [eps, high] in y_pred's type. Returns a dict of MULTICLASS_SUM_NAMES:
+    the loss and weight sums (float64, added per block in block order: the
+    same for any thread count) and the counts of invalid probabilities,
+    codes and weights and of rows whose sum is off 1 by more than
+    sum_tolerance (only rows with a valid code add to the sums)."""
+    cdef Job job = new_job(MODE_MULTICLASS, 0, 0)
+    cdef double totals[MC_PARTIALS]
+    cdef int bad_operand = -1
+    cdef Py_ssize_t k
+    set_predictions(&job, y_pred)
+    cdef Py_ssize_t rows = job.rows, cols = job.cols
+    for name, array in (("codes", codes), ("sample_weight", sample_weight)):
+        if array is not None and (not isinstance(array, cnp.ndarray) or array.ndim != 1
+                                  or array.shape[0] != rows or not array.flags.c_contiguous):
+            raise ValueError(f"multiclass_kernel: {name} must be a contiguous 1-D array of {rows} values")
+    set_operand(&job.codes, codes.reshape(-1, 1), rows, 1, "codes", TYPE_INT64)
+    set_operand(&job.sample_weight, None if sample_weight is None else sample_weight.reshape(-1, 1),
+                rows, 1, "sample_weight", TYPE_DOUBLE)
+    for k in range(MC_PARTIALS):
+        totals[k] = 0
+    if rows * cols == 0:
+        return dict(zip(MULTICLASS_SUM_NAMES, [0.0] * MC_PARTIALS))
+    job.eps = eps
+    job.keep = high
+    job.sum_tolerance = sum_tolerance
+    job.partial_size = MC_PARTIALS
+    # whole rows per block, about BLOCK elements (one row when a row is longer)
+    job.block_len = max(<Py_ssize_t> 1, <Py_ssize_t> BLOCK // cols) * cols
+    run_job(&job, num_threads, totals, &bad_operand)
+    return {name: totals[k] for k, name in enumerate(MULTICLASS_SUM_NAMES)}
 
 
 def elementwise_kernel(str name, x, out, int num_threads):

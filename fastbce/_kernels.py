@@ -76,6 +76,11 @@ vmath_eval = _module.vmath_eval
 bce_kernel = _module.bce_kernel
 evaluate_kernel = _module.evaluate_kernel
 elementwise_kernel = _module.elementwise_kernel
+#: the multi-class log loss of fastbce.metrics.log_loss: one pass over (n, k)
+#: probabilities and n int64 class codes, no one-hot matrix. None in an
+#: in-place build older than this kernel, so that such a build keeps working
+#: for everything else until it is rebuilt (log_loss then says so)
+multiclass_kernel = getattr(_module, "multiclass_kernel", None)
 #: longest row bce_kernel sums per row (axis=)
 MAX_ROW_SUM_LENGTH = _module.MAX_ROW_SUM_LENGTH
 #: the sums of evaluate_kernel, in the order of its output's columns

@@ -360,8 +360,6 @@ def test_polars_series_null_is_a_missing_value_not_an_invalid_probability():
         fastbce.bce(pl.Series([True, False, True, None] + [False] * (N - 4)), p)
 
 
-@pytest.mark.xfail(reason="fastbce.metrics reads inputs with np.asarray, not _interop.as_array: "
-                          "a Polars null arrives as NaN", strict=False)
 def test_metrics_polars_series_null_is_a_missing_value():
     pl = _polars()
     y, p = _data()

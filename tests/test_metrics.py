@@ -14,6 +14,7 @@ float32 inputs are summed in float32 by scikit-learn and in float64 here:
 agreement to float32 precision.
 """
 
+import inspect
 import math
 import tracemalloc
 import warnings
@@ -194,11 +195,15 @@ def test_one_class_with_labels():
                       np.float64)
 
 
-def test_y_proba_alias_and_column_labels():
+def test_y_proba_and_the_deprecated_y_pred_keyword():
+    # scikit-learn 1.9: the second argument is y_proba; y_pred= still works, with a
+    # FutureWarning, and not together with y_proba
     assert log_loss([0, 1], y_proba=[0.3, 0.6]) == log_loss([0, 1], [0.3, 0.6])
     assert log_loss([[0], [1]], [0.3, 0.6]) == log_loss([0, 1], [0.3, 0.6])
-    with pytest.raises(InvalidParameterError):
-        log_loss([0, 1], [0.3, 0.6], y_proba=[0.3, 0.6])
+    with pytest.warns(FutureWarning, match=r"`y_pred` was renamed to `y_proba` in version 1\.9"):
+        assert log_loss([0, 1], y_pred=[0.3, 0.6]) == log_loss([0, 1], [0.3, 0.6])
+    with pytest.raises(InvalidParameterError, match="Cannot use both `y_pred` and `y_proba`"):
+        log_loss([0, 1], y_pred=[0.3, 0.6], y_proba=[0.3, 0.6])
     with pytest.raises(TypeError):
         log_loss([0, 1])
 
@@ -259,9 +264,10 @@ def test_chunked_labels(case, form):
     assert_agrees(value, expected, np.float64, weights=w, normalize=False)
 
 
-def test_multiclass_found_in_a_later_chunk():
+def test_third_class_found_in_a_later_chunk():
+    # the binary path hands the call over to the multi-class one, which counts the classes
     y = np.r_[np.zeros(CHUNK, int), [1, 2, 1]]
-    with pytest.raises(ValueError, match="binary-only"):
+    with pytest.raises(ValueError, match="different number of classes: 3 vs 2"):
         log_loss(y, np.full(y.shape, 0.5))
 
 
@@ -315,17 +321,19 @@ def test_no_full_size_temporaries():
 
 # -- errors and the deliberate differences ----------------------------------------------
 
-def test_binary_only_errors():
-    with pytest.raises(ValueError, match="binary-only"):
+def test_class_count_errors():
+    # scikit-learn's errors when the classes and the columns do not match
+    with pytest.raises(ValueError, match="different number of classes: 3 vs 2"):
         log_loss([0, 1, 2], [0.2, 0.5, 0.7])
-    with pytest.raises(ValueError, match="binary-only"):
-        log_loss([0, 1, 2], [[0.2, 0.3, 0.5]] * 3)
-    with pytest.raises(ValueError, match="binary-only"):
+    with pytest.raises(ValueError, match="different number of classes: 2 vs 3"):
+        log_loss([0, 1, 1], [[0.2, 0.3, 0.5]] * 3)
+    with pytest.raises(ValueError, match="number of classes in labels is different"):
         log_loss([0, 1], [0.2, 0.5], labels=[0, 1, 2])
-    with pytest.raises(ValueError, match="binary-only"):
+    with pytest.raises(ValueError, match="different number of classes: 3 vs 2"):
         log_loss(["a", "b", "c"], [0.2, 0.5, 0.7])
-    with pytest.raises(ValueError, match="label-indicator"):
-        log_loss(np.eye(2, dtype=int), [0.2, 0.5])
+    # a label-indicator y_true, as scikit-learn
+    assert log_loss(np.eye(2, dtype=int), [0.2, 0.5]) == pytest.approx(
+        -(math.log(0.8) + math.log(0.5)) / 2, rel=1e-15)
 
 
 def test_negative_sample_weight_is_an_error():
@@ -499,7 +507,7 @@ def _misuses():
         "scalar_weight": (([0, 1, 1], p), {"sample_weight": 2.0}),
         "normalize_int": (([0, 1, 1], p), {"normalize": 1}),
         "normalize_str": (([0, 1, 1], p), {"normalize": "yes"}),
-        "both_y_pred_and_y_proba": (([0, 1, 1], p), {"y_proba": p}),
+        "both_y_pred_and_y_proba": (([0, 1, 1],), {"y_pred": p, "y_proba": p}),
     }
 
 
@@ -515,8 +523,8 @@ def _builtin_bases(exception_type):
 def test_misuse_raises_sklearns_exception_type(sk_log_loss, name):
     args, kwargs = MISUSES[name]
     sk_args, sk_kwargs = args, kwargs
-    if "y_proba" in kwargs:  # scikit-learn >= 1.9 names the second argument y_proba
-        sk_args, sk_kwargs = args[:1], {**kwargs, "y_pred": args[1]}
+    if "y_proba" in kwargs and "y_proba" not in inspect.signature(sk_log_loss).parameters:
+        pytest.skip("scikit-learn < 1.9 has no y_proba")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(Exception) as theirs:
@@ -531,7 +539,8 @@ def test_misuse_raises_sklearns_exception_type(sk_log_loss, name):
 
 def test_misuse_messages():
     checks = {
-        "multiclass": "binary-only", "three_columns": "binary-only",
+        "multiclass": "different number of classes: 3 vs 2",
+        "three_columns": "different number of classes: 2 vs 3",
         "lengths": "inconsistent numbers of samples: [2, 3]",
         "one_class": "only one label (1)", "labels_not_matching": "{2} not belonging",
         "labels_one_class": "at least two labels", "greater_than_1": "y_pred[1] = 1.8",
@@ -557,3 +566,236 @@ def test_same_result_as_fastbce_bce():
     w = rng.random(10_000).astype(np.float32)
     assert log_loss(y, p, sample_weight=w) == fastbce.bce(y, p, sample_weight=w)
     assert log_loss(y, p, normalize=False) == fastbce.bce(y, p, reduction="sum")
+
+
+# -- multi-class (fastbce's multiclass kernel) ---------------------------------------
+
+MC_RTOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-5, np.dtype(np.float16): 5e-3}
+
+
+def multiclass_data(n, k, seed=0, dtype=np.float64, sums_to_one=True):
+    rng = np.random.default_rng(seed)
+    proba = rng.random((n, k))
+    proba[rng.random((n, k)) < 0.05] = 0.0  # some clipped at eps
+    proba[:, 0] += 1e-3
+    if sums_to_one:
+        proba /= proba.sum(axis=1, keepdims=True)
+    return rng.integers(0, k, n), proba.astype(dtype), rng.random(n)
+
+
+def expected_multiclass(codes, proba, weights=None, normalize=True):
+    """-log(clip(p[i, code_i])) in float64 with math.fsum, the clip in the dtype."""
+    eps = np.finfo(proba.dtype).eps
+    chosen = np.clip(proba[np.arange(len(codes)), codes], eps, np.asarray(1, proba.dtype) - eps)
+    terms = [-math.log(float(q)) * (1.0 if weights is None else float(w))
+             for q, w in zip(chosen, weights if weights is not None else codes)]
+    total = math.fsum(terms)
+    if not normalize:
+        return total
+    return total / (len(codes) if weights is None else math.fsum(map(float, weights)))
+
+
+def test_multiclass_hand_computed():
+    y = [1, 0, 2]
+    p = [[0.2, 0.7, 0.1], [0.6, 0.2, 0.2], [0.6, 0.1, 0.3]]
+    expected = -(math.log(0.7) + math.log(0.6) + math.log(0.3)) / 3
+    assert log_loss(y, p) == pytest.approx(expected, rel=1e-15, abs=0)
+    assert log_loss(y, p, normalize=False) == pytest.approx(3 * expected, rel=1e-15, abs=0)
+    # rows are clipped, not renormalised (scikit-learn >= 1.5), with a warning
+    with pytest.warns(UserWarning, match="do not sum to one"):
+        value = log_loss(y, [[0.2, 0.35, 0.1], [0.3, 0.1, 0.1], [0.3, 0.05, 0.15]])
+    assert value == pytest.approx(-(math.log(0.35) + math.log(0.3) + math.log(0.15)) / 3,
+                                  rel=1e-15, abs=0)
+    # a zero probability of the true class: -log(eps)
+    assert log_loss([0, 1, 2], np.eye(3)[[1, 1, 2]]) == pytest.approx(
+        -math.log(np.finfo(np.float64).eps) / 3, rel=1e-15)
+
+
+MC_LABELS = {
+    "int64_0k": lambda codes: codes,
+    "int32_0k": lambda codes: codes.astype(np.int32),
+    "uint8_0k": lambda codes: codes.astype(np.uint8),
+    "shifted": lambda codes: codes + 3,
+    "negative": lambda codes: codes * 7 - 20,
+    "big": lambda codes: codes + (1 << 40),
+    "float": lambda codes: codes.astype(np.float64) * 2,
+    "str": lambda codes: np.array([f"class-{c:02d}" for c in range(10)])[codes],
+    "object_str": lambda codes: np.array([f"c{c:02d}" for c in range(10)], dtype=object)[codes],
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+@pytest.mark.parametrize("kind", list(MC_LABELS))
+def test_multiclass_matches_sklearn(sk_log_loss, kind, dtype):
+    n, k = 20_000, 10  # several of the kernel's blocks
+    codes, proba, w = multiclass_data(n, k, dtype=dtype)
+    y = MC_LABELS[kind](codes)
+    rtol = MC_RTOL[np.dtype(dtype)]
+    for kwargs in ({}, {"normalize": False}, {"sample_weight": w},
+                   {"sample_weight": w, "normalize": False}):
+        if dtype == np.float16 and kwargs.get("normalize") is False:
+            continue  # scikit-learn's float16 sum overflows to inf; fastbce sums in float64
+        (ours, theirs), (our_warnings, their_warnings) = both(sk_log_loss, y, proba, **kwargs)
+        assert type(ours) is float
+        assert ours == pytest.approx(theirs, rel=rtol, abs=0), kwargs
+        assert our_warnings == their_warnings
+    if dtype == np.float64:
+        # and to the exact sum: scikit-learn's float64 sum is within 1e-12 of it
+        expected = expected_multiclass(codes, proba, w)
+        assert log_loss(y, proba, sample_weight=w) == pytest.approx(expected, rel=1e-13, abs=0)
+
+
+@pytest.mark.parametrize("layout", ["fortran", "strided", "byteswapped", "int_probabilities",
+                                    "not_summing_to_one", "column_labels", "lists"])
+def test_multiclass_layouts_match_sklearn(sk_log_loss, layout):
+    codes, proba, w = multiclass_data(2000, 5, seed=3, sums_to_one=layout != "not_summing_to_one")
+    y = codes
+    if layout == "fortran":
+        proba = np.asfortranarray(proba)
+    elif layout == "strided":
+        wide = np.zeros((2000, 15))
+        wide[:, ::3] = proba
+        proba = wide[:, ::3]
+    elif layout == "byteswapped":
+        proba = proba.astype(proba.dtype.newbyteorder())
+    elif layout == "int_probabilities":
+        proba = np.eye(5, dtype=np.int64)[(codes + (codes % 2)) % 5]
+    elif layout == "column_labels":
+        y = codes[:, None]
+    elif layout == "lists":
+        y, proba = codes.tolist(), proba.tolist()
+    (ours, theirs), (our_warnings, their_warnings) = both(sk_log_loss, y, proba, sample_weight=w)
+    assert ours == pytest.approx(theirs, rel=1e-12, abs=0)
+    assert our_warnings == their_warnings
+
+
+def test_multiclass_labels_argument(sk_log_loss):
+    codes, proba, w = multiclass_data(1000, 4, seed=5)
+    y = np.array(["b", "d", "f", "h"])[codes]
+    # classes absent from y_true, given by labels (unsorted: a warning, as scikit-learn)
+    y_few = np.where(y == "d", "b", y)
+    for labels in (["b", "d", "f", "h"], ["h", "b", "d", "f"], np.array(["b", "d", "f", "h"])):
+        (ours, theirs), (our_warnings, their_warnings) = both(sk_log_loss, y_few, proba,
+                                                              labels=labels)
+        assert ours == pytest.approx(theirs, rel=1e-12, abs=0)
+        assert our_warnings == their_warnings
+    # integer labels with a class that never occurs
+    y_int = np.array([1, 3, 3, 1, 1])
+    p = np.array([[0.2, 0.5, 0.3], [0.1, 0.1, 0.8], [0.3, 0.3, 0.4], [0.5, 0.25, 0.25],
+                  [0.6, 0.2, 0.2]])
+    (ours, theirs), _ = both(sk_log_loss, y_int, p, labels=[1, 2, 3])
+    assert ours == pytest.approx(theirs, rel=1e-14, abs=0)
+
+
+def test_multiclass_label_indicator_y_true(sk_log_loss):
+    rng = np.random.default_rng(8)
+    y = (rng.random((300, 4)) < 0.4).astype(int)
+    _, proba, w = multiclass_data(300, 4, seed=8)
+    (ours, theirs), _ = both(sk_log_loss, y, proba, sample_weight=w)
+    assert ours == pytest.approx(theirs, rel=1e-12, abs=0)
+
+
+def test_multiclass_the_same_bits_for_any_thread_count():
+    from fastbce import _kernels
+    codes, proba, w = multiclass_data(200_000, 7, seed=11)
+    eps = float(np.finfo(np.float64).eps)
+    results = {threads: _kernels.multiclass_kernel(codes, proba, w, eps, 1 - eps, 1e-8, threads)
+               for threads in (1, 2, 3, 8)}
+    assert len({tuple(r.values()) for r in results.values()}) == 1, results
+    assert results[1]["loss"] == pytest.approx(
+        expected_multiclass(codes, proba, w, normalize=False), rel=1e-13, abs=0)
+
+
+def test_multiclass_kernel_flags():
+    from fastbce import _kernels
+    codes = np.array([0, 1, 2, 5, -1], dtype=np.int64)
+    proba = np.full((5, 3), 1 / 3)
+    proba[1, 2] = np.nan
+    proba[2] = [0.5, 0.5, 0.5]
+    w = np.array([1.0, 2.0, -1.0, 1.0, 1.0])
+    sums = _kernels.multiclass_kernel(codes, proba, w, 1e-16, 1 - 1e-16, 1e-8, 1)
+    assert sums["bad_probability"] == 1 and sums["bad_code"] == 2
+    assert sums["bad_weight"] == 1 and sums["not_one"] == 1  # (the NaN row compares false)
+    with pytest.raises(ValueError, match="contiguous 1-D"):
+        _kernels.multiclass_kernel(codes[::2], proba[::2], None, 1e-16, 1 - 1e-16, 1e-8, 1)
+    with pytest.raises(TypeError):
+        _kernels.multiclass_kernel(codes.astype(np.int32), proba, None, 1e-16, 1 - 1e-16, 1e-8, 1)
+
+
+def test_multiclass_no_one_hot_matrix():
+    n, k = 200_000, 10
+    codes, proba, w = multiclass_data(n, k, seed=4)
+    for y, bound in ((codes, 64 * 1024), (codes.astype(np.int32), 8 * n + 64 * 1024)):
+        tracemalloc.start()
+        try:
+            log_loss(y, proba, sample_weight=w)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        # a one-hot matrix would be 8 n k bytes
+        assert peak <= bound, (y.dtype, peak)
+
+
+MC_MISUSES = {
+    "nan_and_class_mismatch": (([0, 1, 2], [[0.2, np.nan], [0.5, 0.5], [0.5, 0.5]]), {}),
+    "inf_multiclass": (([0, 1, 2], [[0.2, 0.3, np.inf]] * 3), {}),
+    "nan_multiclass": (([0, 1, 2], [[0.2, 0.3, np.nan]] * 3), {}),
+    "greater_than_1_and_lengths": (([0, 1, 2, 1], [[0.2, 0.3, 1.5]] * 3), {}),
+    "lower_than_0": (([0, 1, 2], [[0.2, -0.3, 0.5]] * 3), {}),
+    "lengths": (([0, 1, 2, 1], [[0.2, 0.3, 0.5]] * 3), {}),
+    "one_class": (([2, 2, 2], [[0.2, 0.3, 0.5]] * 3), {}),
+    "labels_one_class": (([2, 2, 2], [[0.2, 0.3, 0.5]] * 3), {"labels": [2]}),
+    "labels_missing_one": ((["a", "b", "c"], [[0.2, 0.3, 0.5]] * 3), {"labels": ["a", "c", "d"]}),
+    "labels_more_classes": (([0, 1, 2], [[0.2, 0.3, 0.5]] * 3), {"labels": [0, 1, 2, 3]}),
+    "more_columns": (([0, 1, 1], [[0.2, 0.3, 0.5]] * 3), {}),
+    "fewer_columns": (([0, 1, 2, 3], [[0.2, 0.3, 0.5]] * 4), {}),
+    "weight_nan": (([0, 1, 2], [[0.2, 0.3, 0.5]] * 3), {"sample_weight": [1, np.nan, 1]}),
+    "weights_all_zero": (([0, 1, 2], [[0.2, 0.3, 0.5]] * 3), {"sample_weight": [0, 0, 0]}),
+    "y_true_continuous": (([0, 1.5, 2], [[0.2, 0.3, 0.5]] * 3), {}),
+    "y_pred_3d": (([0, 1, 2], np.full((3, 3, 1), 1 / 3)), {}),
+    # the binary path reports in scikit-learn's order too
+    "binary_nan_and_one_class": (([1, 1, 1], [0.2, np.nan, 0.3]), {}),
+    "binary_inf_and_lengths": (([1, 0], [0.2, np.inf, 0.3]), {}),
+    "binary_2col_nan_and_undeclared": (([1, 0, 5], [[0.2, 0.8], [0.5, np.nan], [1, 0]]),
+                                       {"labels": [0, 1]}),
+}
+
+
+@pytest.mark.parametrize("name", list(MC_MISUSES))
+def test_multiclass_misuse_raises_sklearns_exception(sk_log_loss, name):
+    args, kwargs = MC_MISUSES[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(Exception) as theirs:
+            sk_log_loss(*args, **kwargs)
+        with pytest.raises(Exception) as ours:
+            log_loss(*args, **kwargs)
+    for base in _builtin_bases(type(theirs.value)):
+        assert isinstance(ours.value, base), (type(ours.value), str(theirs.value), str(ours.value))
+    # scikit-learn's message starts ours (fastbce adds where) unless it names a value
+    # fastbce names differently
+    theirs_text, ours_text = str(theirs.value), str(ours.value)
+    if name not in ("greater_than_1_and_lengths", "lower_than_0", "y_true_continuous",
+                    "y_pred_3d", "weight_nan"):
+        assert ours_text.startswith(theirs_text.rstrip(".")), (theirs_text, ours_text)
+
+
+def test_multiclass_deliberate_difference_negative_weights():
+    with pytest.raises(ValueError, match=r"sample_weight\[1\] = -1\.0"):
+        log_loss([0, 1, 2], [[0.2, 0.3, 0.5]] * 3, sample_weight=[1.0, -1.0, 1.0])
+
+
+def test_warnings_point_at_the_caller():
+    calls = [
+        lambda: log_loss([0, 1], [[0.2, 0.5], [0.5, 0.6]]),
+        lambda: log_loss([0, 1, 2], [[0.2, 0.5, 0.1]] * 3),
+        lambda: log_loss([0, 1, 2], [[0.2, 0.5, 0.3]] * 3, labels=[2, 1, 0]),
+        lambda: log_loss([0, 1], [[0.2, 0.8]] * 2, labels=[1, 0]),
+        lambda: log_loss(np.eye(3), [[0.2, 0.5, 0.1]] * 3),
+        lambda: log_loss([0, 1], y_pred=[0.2, 0.8]),
+    ]
+    for call in calls:
+        with warnings.catch_warnings(record=True) as records:
+            warnings.simplefilter("always")
+            call()
+        assert [r.filename for r in records] == [__file__], [str(r.message) for r in records]
