@@ -455,32 +455,10 @@ def _string_classes(y, name="y_true"):
 
 def _declared_classes(labels):
     """The two classes given by labels=, sorted (warns, as scikit-learn, when they were not)."""
-    given = _as_array(labels, "labels")
-    _check_not_mixed(labels, given, "labels")
-    if given.ndim != 1:
-        raise ValueError(f"labels must be 1-D, got shape {given.shape}")
-    _check_label_dtype(given, "labels")
-    kind = given.dtype.kind
-    if kind not in "biuf":
-        classes = _string_classes(given, "labels").tolist()
-    else:
-        if kind == "f":
-            if not np.isfinite(given).all():
-                raise ValueError(f"Input labels contains NaN or infinity: {labels}")
-            for value in given.tolist():
-                if not float(value).is_integer():
-                    raise _continuous_error(value, "labels")
-        classes = np.unique(given).tolist()
-    if len(classes) < 2:
-        raise ValueError(
-            f"The labels array needs to contain at least two labels, got {classes}.")
+    given, classes = _sorted_labels(labels)
     if len(classes) > 2:
         raise _NotBinary()
-    if given.tolist() != classes:
-        _warn(
-            f"Labels passed were {labels}. But this function assumes labels are ordered "
-            f"lexicographically. Pass the ordered labels={classes} and ensure that the "
-            f"columns of y_prob correspond to this ordering.")
+    _warn_if_unsorted(labels, given, classes)
     return classes
 
 
@@ -846,9 +824,9 @@ def _positions(classes, values):
     return [index[(isinstance(v, str), v)] for v in values]
 
 
-def _multiclass_declared(labels):
-    """The classes given by labels= (any number), sorted; scikit-learn's warning
-    when they were not given sorted, its error for fewer than two."""
+def _sorted_labels(labels):
+    """(labels= as an array, its distinct classes sorted); scikit-learn's
+    errors for bad labels and for fewer than two classes."""
     given = _as_array(labels, "labels")
     _check_not_mixed(labels, given, "labels")
     if given.ndim != 1:
@@ -867,11 +845,22 @@ def _multiclass_declared(labels):
     if len(classes) < 2:
         raise ValueError(
             f"The labels array needs to contain at least two labels, got {np.asarray(classes)}.")
+    return given, classes
+
+
+def _warn_if_unsorted(labels, given, classes):
     if given.tolist() != classes:
         _warn(
             f"Labels passed were {labels}. But this function assumes labels are ordered "
             f"lexicographically. Pass the ordered labels={classes} and ensure that the "
             f"columns of y_prob correspond to this ordering.")
+
+
+def _multiclass_declared(labels):
+    """The classes given by labels= (any number), sorted; scikit-learn's warning
+    when they were not given sorted, its error for fewer than two."""
+    given, classes = _sorted_labels(labels)
+    _warn_if_unsorted(labels, given, classes)
     return classes
 
 
