@@ -552,12 +552,13 @@ RSS_GROWTH_BOUND = {"fastbce.torch": 2 << 20}
 DEFAULT_RSS_GROWTH_BOUND = 1 << 20
 # Python objects (sys.getallocatedblocks()) over the second phase only, once
 # caches have settled: one leaked object (a view, a tuple, an exception) per
-# call of a single call type adds `rounds` (>= 400) blocks; measured here:
-# 13-120, whatever the number of rounds (caches settling, not a trend).
-BLOCKS_GROWTH_BOUND = 250
-MIN_ROUNDS = 400
+# call of a single call type adds `rounds` blocks, twice the bound; measured
+# here: 13-120, and 291 once for Evaluator in CI's environment (pandas,
+# pyarrow, polars installed), whatever the number of rounds (caches
+# settling, not a trend).
+MIN_ROUNDS = 500
 # (warm-up rounds, rounds per phase, medium calls every this many rounds)
-MEMORY_ROUNDS = {"evaluate": (40, 400, 20), "Evaluator": (20, 400, 20), "fastbce.torch": (20, 500, 50)}
+MEMORY_ROUNDS = {"evaluate": (40, 800, 40), "Evaluator": (20, 800, 40), "fastbce.torch": (20, 500, 50)}
 DEFAULT_MEMORY_ROUNDS = (60, 500, 25)
 
 
@@ -575,7 +576,7 @@ def test_resident_memory_stays_flat_over_thousands_of_calls(group):
     assert report["rss_growth"] < RSS_GROWTH_BOUND.get(group, DEFAULT_RSS_GROWTH_BOUND), (
         f"{group}: resident memory grew by {report['rss_growth'] / 2**20:.2f} MiB over "
         f"{report['small_calls']} small and {report['medium_calls']} medium calls: {report}")
-    assert report["blocks_growth"] < BLOCKS_GROWTH_BOUND, (
+    assert report["blocks_growth"] < rounds // 2, (
         f"{group}: {report['blocks_growth']} more Python objects after {rounds} rounds: {report}")
 
 

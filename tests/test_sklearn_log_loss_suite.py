@@ -64,9 +64,12 @@ def _run_suite(tmp_path, selection=SELECTION, **environment):
     plugin.write_text(PLUGIN)
     report = tmp_path / "report.json"
     results = tmp_path / "results.xml"
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # the folder holding the fastbce these tests imported (installed, or a
+    # checkout built in place), not the checkout, whose fastbce/ may be uncompiled
+    import fastbce
+    where = os.path.dirname(os.path.dirname(os.path.abspath(fastbce.__file__)))
     env = dict(os.environ, FASTBCE_SUITE_REPORT=str(report), **environment,
-               PYTHONPATH=os.pathsep.join([str(tmp_path), root, os.environ.get("PYTHONPATH", "")]))
+               PYTHONPATH=os.pathsep.join([str(tmp_path), where, os.environ.get("PYTHONPATH", "")]))
     command = [sys.executable, "-m", "pytest", "-p", "fastbce_swap_log_loss", "-p", "no:cacheprovider",
                "--pyargs", "sklearn.metrics.tests.test_classification",
                "sklearn.metrics.tests.test_common", "-k", selection, "-q", "-rfEX",
