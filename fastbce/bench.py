@@ -8,6 +8,20 @@ installed are left out. NumPy and scikit-learn run on one thread whatever
 the thread count; PyTorch, numexpr and Numba are given the same thread count
 as fastbce.
 
+The compiler peers: ``jax`` (``jax.jit`` of the stable formulas, the gradient
+by ``jax.grad`` / ``jax.value_and_grad``), ``optax``
+(``optax.sigmoid_binary_cross_entropy``, jitted; the loss on logits) and
+``torch_compile`` (``torch.compile`` of PyTorch's loss, and of the forward +
+backward step for the gradient). Each compiled function is warmed up on the
+exact shapes and dtypes first: its compile (first call) time is left out of
+the timings and reported once per case. XLA's CPU thread pool is sized when
+JAX starts, so JAX and optax are timed in a subprocess per case and thread
+count, started with ``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false`` at 1
+thread and pinned (``sched_setaffinity``, Linux) to as many cores as the
+thread count; it regenerates the same data from the same seed. A compiler peer
+that fails to compile (torch.compile's CPU backend needs a C++ compiler) is
+left out with a note.
+
 Labels are uint8 for fastbce (its recommended input: a quarter of the memory
 traffic of float32 labels) and float of the prediction's dtype for the peers,
 which need them; ``--float-labels`` gives fastbce float labels too.
@@ -54,7 +68,11 @@ QUICK_CASES = (("bce", "logits"), ("bce", "probabilities"), ("bce_and_grad", "lo
 EVALUATE_CASES = (("evaluate", "probabilities"),)
 BCE_OPS = ("bce", "bce_grad", "bce_and_grad")
 TASKS = BCE_OPS + ("evaluate",)
-PEERS = ("numpy", "sklearn", "torch", "numexpr", "numba")
+PEERS = ("numpy", "sklearn", "torch", "numexpr", "numba", "jax", "optax", "torch_compile")
+# peers timed in a subprocess per case and thread count (XLA's threads are fixed at start)
+SUBPROCESS_PEERS = ("jax", "optax")
+# peers that compile: their first call (trace + compile) is timed apart, left out of the timings
+COMPILED_PEERS = ("jax", "optax", "torch_compile")
 # fastbce's own reference point of a task, timed beside it on the same data
 REFERENCES = {"evaluate": "bce"}
 EVALUATE_THRESHOLD = 0.5
@@ -241,10 +259,118 @@ def numba_impl(op, kind, y, y_pred, threads):
     return run
 
 
+class PeerUnavailable(Exception):
+    """A peer that is installed but cannot run here (torch.compile without a C++ compiler)."""
+
+
+def _warm_up(fn):
+    """Call fn once (trace + compile on the exact shapes and dtypes), keeping that
+    first call's time as fn.compile_seconds; returns fn."""
+    start = time.perf_counter()
+    fn()
+    fn.compile_seconds = time.perf_counter() - start
+    return fn
+
+
+def _enable_jax_x64(dtype):
+    """float64 needs JAX's x64 mode; float32 arrays stay float32 under it."""
+    if np.dtype(dtype) == np.float64:
+        import jax
+        jax.config.update("jax_enable_x64", True)
+
+
+def jax_impl(op, kind, y, y_pred, threads):
+    """jax.jit of the stable formulas, in this process (JAX's threads: those it
+    started with; ``run`` times it in a subprocess per thread count)."""
+    if op not in BCE_OPS:
+        return None
+    _enable_jax_x64(y_pred.dtype)
+    import jax
+    import jax.numpy as jnp
+    if kind == "logits":
+        def loss(x, t):
+            return jnp.mean(jnp.maximum(x, 0) - x * t + jnp.log1p(jnp.exp(-jnp.abs(x))))
+    else:
+        eps = float(np.finfo(y_pred.dtype).eps)
+
+        def loss(p, t):
+            q = jnp.clip(p, eps, 1 - eps)
+            return -jnp.mean(t * jnp.log(q) + (1 - t) * jnp.log1p(-q))
+    x = jax.device_put(y_pred)
+    t = jax.device_put(y)
+    if op == "bce":
+        f = jax.jit(loss)
+        run = lambda: float(f(x, t))
+    elif op == "bce_grad":
+        f = jax.jit(jax.grad(loss))
+        run = lambda: np.asarray(f(x, t).block_until_ready())
+    else:
+        f = jax.jit(jax.value_and_grad(loss))
+
+        def run():
+            value, grad = f(x, t)
+            return float(value), np.asarray(grad.block_until_ready())
+    return _warm_up(run)
+
+
+def optax_impl(op, kind, y, y_pred, threads):
+    """optax.sigmoid_binary_cross_entropy (mean), jitted: the loss on logits."""
+    if op != "bce" or kind != "logits":
+        return None
+    _enable_jax_x64(y_pred.dtype)
+    import jax
+    import optax
+    f = jax.jit(lambda x, t: optax.sigmoid_binary_cross_entropy(x, t).mean())
+    x = jax.device_put(y_pred)
+    t = jax.device_put(y)
+    return _warm_up(lambda: float(f(x, t)))
+
+
+def torch_compile_impl(op, kind, y, y_pred, threads):
+    """torch.compile of PyTorch's loss (mean) and, for the gradient, of the
+    forward whose backward AOTAutograd compiles too (loss.backward() on a leaf).
+    Compiled afresh for each case: Inductor's kernels take the thread count at
+    compile time. Raises PeerUnavailable if compiling fails."""
+    if op not in BCE_OPS:
+        return None
+    import torch
+    import torch._dynamo
+    import torch.nn.functional as F
+    torch.set_num_threads(threads)
+    torch._dynamo.reset()  # the compiled kernels hold the thread count: no reuse across cases
+    for limit in ("recompile_limit", "cache_size_limit"):
+        if hasattr(torch._dynamo.config, limit):
+            setattr(torch._dynamo.config, limit, max(64, getattr(torch._dynamo.config, limit)))
+    loss_fn = F.binary_cross_entropy_with_logits if kind == "logits" else F.binary_cross_entropy
+    compiled = torch.compile(lambda inp, target: loss_fn(inp, target), dynamic=False)
+    target = torch.from_numpy(y)
+
+    def run():
+        torch.set_num_threads(threads)
+        if op == "bce":
+            with torch.no_grad():
+                return float(compiled(torch.from_numpy(y_pred), target))
+        inp = torch.from_numpy(y_pred).requires_grad_(True)
+        loss = compiled(inp, target)
+        loss.backward()
+        grad = inp.grad.numpy()
+        return grad if op == "bce_grad" else (float(loss.detach()), grad)
+    try:
+        return _warm_up(run)
+    except Exception as error:  # Inductor without a C++ compiler, a backend failure
+        raise PeerUnavailable(f"torch.compile failed ({type(error).__name__}: "
+                              f"{str(error).strip().splitlines()[0] if str(error).strip() else ''})") from error
+
+
 PEER_IMPLS = {"numpy": numpy_impl, "sklearn": sklearn_impl, "torch": torch_impl,
-              "numexpr": numexpr_impl, "numba": numba_impl}
+              "numexpr": numexpr_impl, "numba": numba_impl, "jax": jax_impl, "optax": optax_impl,
+              "torch_compile": torch_compile_impl}
 PEER_MODULES = {"numpy": "numpy", "sklearn": "sklearn", "torch": "torch",
-                "numexpr": "numexpr", "numba": "numba"}
+                "numexpr": "numexpr", "numba": "numba", "jax": "jax", "optax": "optax",
+                "torch_compile": "torch"}
+# the (operation, input kind) pairs of the subprocess peers (known without importing them)
+SUBPROCESS_CASES = {"jax": lambda op, kind: op in BCE_OPS,
+                    "optax": lambda op, kind: (op, kind) == ("bce", "logits")}
 
 
 def installed_peers(wanted):
@@ -256,6 +382,60 @@ def installed_peers(wanted):
             continue
         found.append(peer)
     return found
+
+
+# --- the subprocess peers (JAX: threads fixed when it starts) ---------------------
+
+# the subprocess imports the fastbce of this process
+_WORKER_COMMAND = "import sys; from fastbce import bench; sys.exit(bench._worker(sys.argv[1]))"
+
+
+def _subprocess_env(threads):
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(fastbce.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in [env.get("PYTHONPATH")] if p])
+    if threads == 1:
+        flags = env.get("XLA_FLAGS", "")
+        env["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false").strip()
+    return env
+
+
+def time_in_subprocess(peer, op, kind, dtype, n, threads, min_total, timeout=600):
+    """Time a SUBPROCESS_PEERS peer on the case in a fresh Python started for the
+    thread count; {"seconds", "figures", "compile_seconds"} or {"error"}."""
+    job = {"peer": peer, "op": op, "kind": kind, "dtype": np.dtype(dtype).name, "n": int(n),
+           "threads": int(threads), "min_total": min_total}
+    try:
+        done = subprocess.run([sys.executable, "-c", _WORKER_COMMAND, json.dumps(job)],
+                              env=_subprocess_env(threads), capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout} s"}
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": f"exit status {done.returncode}: {tail}"}
+    return json.loads(lines[-1])
+
+
+def _worker(job_text):
+    """The subprocess side of time_in_subprocess: prints one JSON line."""
+    job = json.loads(job_text)
+    threads = job["threads"]
+    if hasattr(os, "sched_setaffinity"):  # at most `threads` cores for XLA's pool, before JAX starts
+        cores = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, cores[:threads])
+    dtype = np.dtype(job["dtype"])
+    labels, y_pred = make_data(job["n"], dtype, job["kind"])
+    try:
+        impl = PEER_IMPLS[job["peer"]](job["op"], job["kind"], labels.astype(dtype), y_pred, threads)
+        seconds = best_time(impl, min_total=job["min_total"])
+        figures = _figures_of(impl())
+    except Exception as error:
+        print(json.dumps({"error": f"{type(error).__name__}: {error}"[:300]}))
+        return 0
+    print(json.dumps({"seconds": seconds, "figures": figures.tolist(),
+                      "compile_seconds": getattr(impl, "compile_seconds", None)}))
+    return 0
 
 
 # --- timing --------------------------------------------------------------------
@@ -301,7 +481,7 @@ def machine_header(peers):
     versions = {"fastbce": fastbce.__version__, "python": platform.python_version()}
     for peer in peers:
         module = __import__(PEER_MODULES[peer])
-        versions[peer] = getattr(module, "__version__", "?")
+        versions[PEER_MODULES[peer]] = getattr(module, "__version__", "?")
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -331,10 +511,13 @@ def run_ceiling_probe(source, n):
 
 
 def run(sizes, cases, dtypes, thread_counts, peers, float_labels=False, progress=True, min_total=0.2,
-        sklearn_max_n=None):
+        sklearn_max_n=None, notes=None):
     """All timings, as a list of records. ``sklearn_max_n``: {op: the largest
-    size scikit-learn is timed at}, for the ops not at SKLEARN_MAX_N."""
+    size scikit-learn is timed at}, for the ops not at SKLEARN_MAX_N. ``notes``:
+    a dict filled with {peer: why it was left out} for a peer that could not run
+    (a compiler peer failing to compile); its other cases are skipped."""
     sklearn_max_n = sklearn_max_n or {}
+    notes = {} if notes is None else notes
     records = []
     jobs = [(op, kind, dtype, n, t) for (op, kind) in cases for dtype in dtypes for n in sizes for t in thread_counts]
     for number, (op, kind, dtype, n, threads) in enumerate(jobs, 1):
@@ -344,31 +527,77 @@ def run(sizes, cases, dtypes, thread_counts, peers, float_labels=False, progress
         if op in REFERENCES:
             impls[REFERENCES[op]] = fastbce_impl(REFERENCES[op], kind, labels, y_pred, threads, float_labels)
         for peer in peers:
+            if peer in notes:
+                continue
             if peer in ("numpy", "sklearn") and threads != min(thread_counts):
                 continue  # single-threaded peers: timed once, at the lowest thread count
             if peer == "sklearn" and n > sklearn_max_n.get(op, SKLEARN_MAX_N):
                 continue
-            impl = PEER_IMPLS[peer](op, kind, y_float, y_pred, threads)
+            if peer in SUBPROCESS_PEERS:
+                if SUBPROCESS_CASES[peer](op, kind):
+                    impls[peer] = peer  # timed by time_in_subprocess below
+                continue
+            if progress and peer in COMPILED_PEERS:
+                print(f"\r[{number}/{len(jobs)}] {op} {kind} {np.dtype(dtype).name} n={n:,} "
+                      f"threads={threads}: {peer} (compiling)", end="", file=sys.stderr, flush=True)
+            try:
+                impl = PEER_IMPLS[peer](op, kind, y_float, y_pred, threads)
+            except PeerUnavailable as error:
+                notes[peer] = str(error)
+                continue
             if impl is not None:
                 impls[peer] = impl
         reference = None
         for name, impl in impls.items():
             if progress:
                 print(f"\r[{number}/{len(jobs)}] {op} {kind} {np.dtype(dtype).name} n={n:,} "
-                      f"threads={threads}: {name:<8}", end="", file=sys.stderr, flush=True)
-            seconds = best_time(impl, min_total=min_total)
-            value = _figures_of(impl())
+                      f"threads={threads}: {name:<14}", end="", file=sys.stderr, flush=True)
+            compile_seconds = None
+            if isinstance(impl, str):
+                timing = time_in_subprocess(impl, op, kind, dtype, n, threads, min_total)
+                if "error" in timing:
+                    notes[name] = timing["error"]
+                    continue
+                seconds, value = timing["seconds"], np.array(timing["figures"], dtype=np.float64)
+                compile_seconds = timing["compile_seconds"]
+            else:
+                seconds = best_time(impl, min_total=min_total)
+                value = _figures_of(impl())
+                compile_seconds = getattr(impl, "compile_seconds", None)
             if name == "fastbce":
                 reference = value
             common = min(value.size, reference.size)  # fastbce.bce beside the report: the loss only
             agrees = bool(np.allclose(value[:common], reference[:common], rtol=1e-3, atol=1e-6))
-            records.append({
+            record = {
                 "op": op, "input": kind, "dtype": np.dtype(dtype).name, "n": int(n), "threads": int(threads),
                 "impl": name, "seconds": seconds, "melem_per_s": n / seconds / 1e6, "agrees": agrees,
-            })
+            }
+            if name in COMPILED_PEERS:
+                record["compile_seconds"] = compile_seconds
+            records.append(record)
+        if "torch_compile" in impls:
+            import torch._dynamo
+            torch._dynamo.reset()  # free the case's compiled graphs
     if progress:
         print("\r" + " " * 100 + "\r", end="", file=sys.stderr, flush=True)
     return records
+
+
+def compile_lines(records):
+    """A line per compiler peer: its compile (first call) times, left out of the timings."""
+    lines = []
+    for peer in COMPILED_PEERS:
+        times = [(r["op"], r["input"], r["dtype"], r["n"], r["threads"], r["compile_seconds"])
+                 for r in records if r["impl"] == peer and r.get("compile_seconds") is not None]
+        if not times:
+            continue
+        cells = ", ".join(f"{op} {kind} {dtype} n={n:,} thr={t}: {s:.2f} s" for op, kind, dtype, n, t, s in times)
+        lines.append(f"  {peer}: {cells}")
+    if lines:
+        lines.insert(0, "compile time (first call on the exact shapes and dtypes, trace + compile + one run; "
+                        "left out of the timings; torch_compile: Inductor's on-disk cache makes a repeat "
+                        "compile of the same graph fast):")
+    return lines
 
 
 def format_table(records, peers):
@@ -386,7 +615,8 @@ def format_table(records, peers):
             if peer in impls:
                 single[(op, kind, dtype, n, peer)] = impls[peer]
     columns = ["fastbce M/s"] + [f"vs {p}" for p in peers] + [f"x {ref} time" for ref in references]
-    header = f"{'case':<34}{'n':>12}{'thr':>5}" + "".join(f"{c:>13}" for c in columns)
+    widths = [max(13, len(c) + 2) for c in columns]
+    header = f"{'case':<34}{'n':>12}{'thr':>5}" + "".join(f"{c:>{w}}" for c, w in zip(columns, widths))
     lines = [header, "-" * len(header)]
     for (op, kind, dtype, n, threads), impls in groups.items():
         ours = impls["fastbce"]
@@ -403,7 +633,7 @@ def format_table(records, peers):
             mark = "" if rec is None or rec["agrees"] in (None, True) else "!"
             cells.append("-" if rec is None else f"{ours['seconds'] / rec['seconds']:.2f}x{mark}")
         case = f"{op} {kind} {dtype}"
-        lines.append(f"{case:<34}{n:>12,}{threads:>5}" + "".join(f"{c:>13}" for c in cells))
+        lines.append(f"{case:<34}{n:>12,}{threads:>5}" + "".join(f"{c:>{w}}" for c, w in zip(cells, widths)))
     return lines
 
 
@@ -465,7 +695,10 @@ def main(argv=None):
     parser.add_argument("--threads", type=lambda s: [int(v) for v in s.split(",")],
                         help="comma-separated thread counts (default: 1 and all)")
     parser.add_argument("--dtypes", default=None, help="float32,float64 (default both; --quick: float32)")
-    parser.add_argument("--peers", default=",".join(PEERS), help=f"comma-separated subset of {','.join(PEERS)}")
+    parser.add_argument("--peers", default=None,
+                        help=f"comma-separated subset of {','.join(PEERS)} (default: those installed; "
+                             f"--quick leaves out the compiled peers {', '.join(COMPILED_PEERS)}, whose "
+                             f"compiles would double its time)")
     parser.add_argument("--float-labels", action="store_true", help="give fastbce float labels, as the peers")
     parser.add_argument("--ceiling", metavar="PROBE.c",
                         help="also compile (gcc -march=native -ffast-math) and run the ceiling probe C file")
@@ -485,6 +718,8 @@ def main(argv=None):
     if not cases:
         parser.error(f"no case of {', '.join(tasks)} in the {'quick' if args.quick else 'full'} run")
     sklearn_max_n = QUICK_SKLEARN_MAX_N if args.quick else {}
+    if args.peers is None:
+        args.peers = ",".join(p for p in PEERS if not (args.quick and p in COMPILED_PEERS))
     peers = installed_peers([p for p in args.peers.split(",") if p])
     header = machine_header(peers)
 
@@ -492,7 +727,7 @@ def main(argv=None):
           f"OpenMP {'on' if header['openmp'] else 'off'} ({header['max_threads']} threads)")
     print(f"machine: {header['cpu']}, {header['cores']} cores; "
           + ", ".join(f"{k} {v}" for k, v in header["versions"].items() if k != "fastbce"))
-    missing = [p for p in PEERS if p not in peers]
+    missing = [p for p in args.peers.split(",") if p and p not in peers]
     if missing:
         print(f"not installed (left out): {', '.join(missing)}")
     print("ratio = peer time / fastbce time (above 1: fastbce is faster); numpy and sklearn run on 1 thread; "
@@ -508,11 +743,23 @@ def main(argv=None):
     for op, limit in sklearn_max_n.items():
         if op in ops and "sklearn" in peers and max(sizes) > limit:
             print(f"--quick: scikit-learn is left out of {op} above {limit:,} elements (its calls take seconds there)")
+    if any(p in peers for p in SUBPROCESS_PEERS):
+        print("jax/optax: timed in a subprocess per case and thread count (XLA's thread pool is fixed when "
+              "JAX starts): 1 thread = XLA_FLAGS=--xla_cpu_multi_thread_eigen=false and pinned to 1 core; "
+              "t threads = pinned to t cores")
     print()
+    notes = {}
     records = run(sizes, cases, dtypes, thread_counts, peers, float_labels=args.float_labels,
-                  min_total=0.1 if args.quick else 0.3, sklearn_max_n=sklearn_max_n)
+                  min_total=0.1 if args.quick else 0.3, sklearn_max_n=sklearn_max_n, notes=notes)
     for line in format_table(records, peers):
         print(line)
+    compiled = compile_lines(records)
+    if compiled:
+        print()
+        for line in compiled:
+            print(line)
+    for peer, why in notes.items():
+        print(f"left out: {peer}: {why}")
 
     ceiling = None
     if args.ceiling:
@@ -529,7 +776,13 @@ def main(argv=None):
                 print(f"  {threads} thr  {name:<42}{value:>9,.0f}   fastbce / this = {ours[threads] / value:.2f}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": header, "records": records, "ceiling": ceiling}, f, indent=1)
+            compile_seconds = {}
+            for r in records:
+                if r.get("compile_seconds") is not None:
+                    key = f"{r['op']} {r['input']} {r['dtype']} n={r['n']} threads={r['threads']}"
+                    compile_seconds.setdefault(r["impl"], {})[key] = r["compile_seconds"]
+            json.dump({"machine": header, "records": records, "ceiling": ceiling,
+                       "compile_seconds": compile_seconds, "left_out": notes}, f, indent=1)
         print(f"\nraw figures written to {args.json}")
     if args.plot:
         plot(records, args.plot)
