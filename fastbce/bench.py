@@ -168,6 +168,14 @@ def torch_impl(op, kind, y, y_pred, threads):
     target = torch.from_numpy(y)
     loss_fn = F.binary_cross_entropy_with_logits if kind == "logits" else F.binary_cross_entropy
 
+    return _torch_run(loss_fn, y_pred, target, op, threads)
+
+
+def _torch_run(loss_fn, y_pred, target, op, threads):
+    """One timed call of a PyTorch loss function (eager or compiled): the
+    loss alone, or a forward + backward step for the gradient."""
+    import torch
+
     def run():
         torch.set_num_threads(threads)
         if op == "bce":
@@ -177,7 +185,7 @@ def torch_impl(op, kind, y, y_pred, threads):
         loss = loss_fn(inp, target)
         loss.backward()
         grad = inp.grad.numpy()
-        return grad if op == "bce_grad" else (float(loss), grad)
+        return grad if op == "bce_grad" else (float(loss.detach()), grad)
     return run
 
 
@@ -345,16 +353,7 @@ def torch_compile_impl(op, kind, y, y_pred, threads):
     compiled = torch.compile(lambda inp, target: loss_fn(inp, target), dynamic=False)
     target = torch.from_numpy(y)
 
-    def run():
-        torch.set_num_threads(threads)
-        if op == "bce":
-            with torch.no_grad():
-                return float(compiled(torch.from_numpy(y_pred), target))
-        inp = torch.from_numpy(y_pred).requires_grad_(True)
-        loss = compiled(inp, target)
-        loss.backward()
-        grad = inp.grad.numpy()
-        return grad if op == "bce_grad" else (float(loss.detach()), grad)
+    run = _torch_run(compiled, y_pred, target, op, threads)
     try:
         return _warm_up(run)
     except Exception as error:  # Inductor without a C++ compiler, a backend failure
