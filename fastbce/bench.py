@@ -385,14 +385,16 @@ def installed_peers(wanted):
 
 # --- the subprocess peers (JAX: threads fixed when it starts) ---------------------
 
-# the subprocess imports the fastbce of this process
+# the subprocess imports the fastbce of this process: from the folder that
+# holds it, first on its path and its working folder (`python -c` puts the
+# working folder first: a source checkout's uncompiled fastbce/ would win)
 _WORKER_COMMAND = "import sys; from fastbce import bench; sys.exit(bench._worker(sys.argv[1]))"
+_FASTBCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastbce.__file__)))
 
 
 def _subprocess_env(threads):
     env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(fastbce.__file__)))
-    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in [env.get("PYTHONPATH")] if p])
+    env["PYTHONPATH"] = os.pathsep.join([_FASTBCE_ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
     if threads == 1:
         flags = env.get("XLA_FLAGS", "")
         env["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false").strip()
@@ -405,7 +407,7 @@ def time_in_subprocess(peer, op, kind, dtype, n, threads, min_total, timeout=600
     job = {"peer": peer, "op": op, "kind": kind, "dtype": np.dtype(dtype).name, "n": int(n),
            "threads": int(threads), "min_total": min_total}
     try:
-        done = subprocess.run([sys.executable, "-c", _WORKER_COMMAND, json.dumps(job)],
+        done = subprocess.run([sys.executable, "-c", _WORKER_COMMAND, json.dumps(job)], cwd=_FASTBCE_ROOT,
                               env=_subprocess_env(threads), capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout} s"}
