@@ -43,8 +43,6 @@ cdef extern from "_omp.h" nogil:
     void fb_note_parallel()
     int fb_forked_after_parallel()
     int fb_register_atfork()
-    # 1 where the low 32 bits of an int64 come second in memory (big-endian)
-    int FB_LOW_HALF
 
 fb_register_atfork()
 
@@ -267,22 +265,14 @@ cdef inline bint in_place(const Operand* op, Py_ssize_t cols, Py_ssize_t start,
 
 cdef inline void convert_run(const source_t* kind, const char* src, Py_ssize_t stride, Py_ssize_t n,
                              floating* out) noexcept nogil:
-    """out[j] = element j of a run of `source_t` values `stride` bytes apart, in the compute type."""
+    """out[j] = element j of a run of `source_t` values `stride` bytes apart,
+    in the compute type. (Integer labels come here only in a chunk with a
+    label other than 0 or 1: every such value converts to one outside [0, 1],
+    which the math flags; see load_binary_labels.)"""
     cdef Py_ssize_t j
-    cdef const int32_t* halves
-    cdef int32_t low, high
     cdef const source_t* values = <const source_t*> src
     if stride == sizeof(source_t):
-        if source_t is int64_t:
-            # as two 32-bit halves, which every SIMD target converts (int64
-            # to float needs AVX-512DQ): a value with a nonzero high half is
-            # neither 0 nor 1, and reads as 2 (invalid all the same)
-            halves = <const int32_t*> src
-            for j in range(n):
-                low = halves[2 * j + FB_LOW_HALF]
-                high = halves[2 * j + 1 - FB_LOW_HALF]
-                out[j] = <floating> (low if high == 0 else 2)
-        elif source_t is half_bits:
+        if source_t is half_bits:
             for j in range(n):
                 out[j] = <floating> half_label_to_float(values[j])
         else:

@@ -29,10 +29,4 @@ static int fb_register_atfork(void) { return pthread_atfork(NULL, NULL, fb_atfor
 static int fb_register_atfork(void) { return 0; }
 #endif
 
-/* where the low 32-bit half of an int64 lies in memory, in 32-bit words */
-#if defined(__BYTE_ORDER__) && defined(__ORDER_BIG_ENDIAN__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-#define FB_LOW_HALF 1
-#else
-#define FB_LOW_HALF 0
-#endif
 #endif
