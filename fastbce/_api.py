@@ -204,10 +204,13 @@ def _invalid_value_error(name, array, shape, flat_index, from_logits, shown_name
 
 def _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
          label_smoothing, eps, out, num_threads, want_loss, want_grad, want_hess=False, axis=None,
-         prediction_name="y_pred"):
+         prediction_name="y_pred", limits=None):
     """Validate, then one fused kernel pass. Returns (loss, grad), or
     (grad, hess) with want_hess (logits, reduction "none"). Errors call the
-    predictions `prediction_name`."""
+    predictions `prediction_name`. ``limits`` = (low, high, weight_high),
+    values exact in the predictions' dtype, narrows the valid predictions to
+    [low, high] and weights to at most weight_high (a ValueError otherwise;
+    fastbce.torch's fast path, see docs/kernels.md)."""
     labels_given, labels = _as_labels(y_true)
     predictions_given, predictions = _as_predictions(y_pred, prediction_name)
     dtype = predictions.dtype
@@ -224,7 +227,7 @@ def _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
         pos_weights_given, pos_weights = _as_weights(pos_weight, "pos_weight", dtype)
         if pos_weights.ndim == 0:
             pos_weight_value = float(pos_weights)
-            if not pos_weight_value > 0:
+            if not (pos_weight_value > 0 and (limits is None or pos_weight_value <= limits[2])):
                 raise ValueError(f"pos_weight = {pos_weights_given.item()!r}: {_REASONS['pos_weight']}")
             pos_weights = None
 
@@ -271,7 +274,7 @@ def _run(y_true, y_pred, from_logits, reduction, sample_weight, pos_weight,
         for slice_number, pieces in enumerate(_slices_2d(operands)):
             piece_loss, piece_weight, bad_index, bad_operand = _kernels.bce_kernel(
                 *pieces, from_logits, want_loss, pos_weight_value, eps, label_smoothing, grad_scale, threads,
-            )
+                limits=limits)
             if bad_index >= 0:
                 given = {"y_true": labels_given, "y_pred": predictions_given,
                          "sample_weight": weights_given, "pos_weight": pos_weights_given}[bad_operand]

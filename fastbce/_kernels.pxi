@@ -153,6 +153,9 @@ cdef struct Job:
     Py_ssize_t block_len     # elements per block, fixed by the inputs (never by the thread count)
     Py_ssize_t partial_size  # float64 partials per block
     bint from_logits
+    bint limited             # narrower valid ranges than the defaults (see set_limits):
+    double low, high         # predictions in [low, high],
+    double weight_high       # weights in [0, weight_high], pos_weights in (0, weight_high]
     bint want_loss           # compute the element-wise loss
     bint reduce_loss         # ... and sum it (else write it to `loss`)
     bint want_grad           # write the gradient to `grad` (and the hessian to `hess`)
@@ -694,6 +697,12 @@ cdef int bce_block(const Job* job, floating* float_kind, Py_ssize_t start, Py_ss
             w = load(&job.sample_weight, cols, chunk, n, w_buffer)
         if has_pos_weight_array:
             pw = load(&job.pos_weight, cols, chunk, n, pw_buffer)
+        if job.limited:
+            bad |= outside(p, n, <floating> job.low, <floating> job.high)
+            if has_weight:
+                bad |= outside(w, n, 0, <floating> job.weight_high)
+            if has_pos_weight_array:
+                bad |= outside(pw, n, 0, <floating> job.weight_high)
         loss = NULL
         grad = NULL
         hess = NULL
@@ -1019,11 +1028,15 @@ cdef Py_ssize_t first_invalid(const Job* job, floating* float_kind,
             operand[0] = 1
             if invalid_logit(p[j]) if job.from_logits else invalid_probability(p[j]):
                 return chunk + j
+            if job.limited and outside(&p[j], 1, <floating> job.low, <floating> job.high):
+                return chunk + j
             operand[0] = 2
-            if w != NULL and invalid_sample_weight(w[j]):
+            if w != NULL and (invalid_sample_weight(w[j])
+                              or job.limited and outside(&w[j], 1, 0, <floating> job.weight_high)):
                 return chunk + j
             operand[0] = 3
-            if pw != NULL and invalid_pos_weight(pw[j]):
+            if pw != NULL and (invalid_pos_weight(pw[j])
+                               or job.limited and outside(&pw[j], 1, 0, <floating> job.weight_high)):
                 return chunk + j
         chunk += n
     operand[0] = -1
@@ -1103,6 +1116,28 @@ cdef Job new_job(int mode, Py_ssize_t rows, Py_ssize_t cols) noexcept:
     return job
 
 
+cdef int set_limits(Job* job, limits) except -1:
+    """Narrower valid ranges, on top of the defaults (probabilities in
+    [0, 1], logits not NaN, weights >= 0, pos_weights > 0): limits = (low,
+    high, weight_high), values exact in the compute type (the kernel compares
+    in it). Checked per chunk while it is in cache, so they cost no pass of
+    their own; fastbce.torch asks for the ranges where PyTorch's result is
+    fastbce's (docs/kernels.md)."""
+    if limits is not None:
+        job.limited = True
+        job.low, job.high, job.weight_high = limits
+    return 0
+
+
+cdef inline int outside(const floating* values, Py_ssize_t n, floating low, floating high) noexcept nogil:
+    # nonzero if a value is outside [low, high] (NaN is)
+    cdef int bad = 0
+    cdef Py_ssize_t j
+    for j in range(n):
+        bad |= not (values[j] >= low and values[j] <= high)
+    return bad
+
+
 cdef int set_predictions(Job* job, object y_pred, str name="y_pred") except -1:
     """job.y_pred (and the job's shape) from a 2-D float32/float64 array."""
     if not isinstance(y_pred, cnp.ndarray) or cnp.PyArray_NDIM(<cnp.ndarray> y_pred) != 2:
@@ -1130,7 +1165,7 @@ cdef Py_ssize_t run_job(const Job* job, int num_threads, double* totals, int* ba
 def bce_kernel(y_true, y_pred, sample_weight, pos_weight, loss_out, grad_out, hess_out,
                bint from_logits, bint want_loss, double pos_weight_value, double eps,
                double label_smoothing, double grad_scale, int num_threads,
-               row_loss=None, row_weight=None):
+               row_loss=None, row_weight=None, limits=None):
     """One fused pass over 2-D strided NumPy arrays of one shape (rows, cols).
 
     y_pred is float32 or float64 (the compute type); y_true any bool,
@@ -1142,7 +1177,8 @@ def bce_kernel(y_true, y_pred, sample_weight, pos_weight, loss_out, grad_out, he
     hess_out too (logits only), the hessian times grad_scale. Outputs have
     y_pred's dtype. With row_loss (zeroed float64, one per row; rows of at
     most BLOCK elements), the summed loss is also added up per row, and with
-    row_weight the weights. Returns (loss_sum, weight_sum, bad_index,
+    row_weight the weights. limits = (low, high, weight_high) narrows the
+    valid values (see set_limits). Returns (loss_sum, weight_sum, bad_index,
     bad_operand): bad_index is the linear (C-order) index of the first
     invalid element or -1, and bad_operand the name of the argument that
     holds it.
@@ -1164,6 +1200,7 @@ def bce_kernel(y_true, y_pred, sample_weight, pos_weight, loss_out, grad_out, he
         return 0.0, 0.0, -1, None
     job.partial_size = 2
     job.from_logits = from_logits
+    set_limits(&job, limits)
     job.want_loss = want_loss
     job.reduce_loss = want_loss and loss_out is None
     job.want_grad = grad_out is not None

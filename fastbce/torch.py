@@ -66,20 +66,20 @@ Fallbacks to ``torch.nn.functional``
   gives a gradient for the target (and an error for the weights); fastbce
   computes only the gradient with respect to ``input``, so these calls are
   PyTorch's own, gradients included;
-- probabilities where PyTorch's clamps act, found by one ``torch.aminmax``
-  pass (about 1.4 ms per 1e7 float32 on 2 threads, a fifth of the fused
-  pass): below 2e-12 or above 1 - 2e-12 when a gradient is wanted (the
-  ``1e-12`` floor of ``p (1 - p)``), below 1e-30 or exactly 1 otherwise
-  (the -100 clamp of the logs); this includes NaN and values outside [0, 1],
-  for which PyTorch raises its ``RuntimeError``;
+- probabilities where PyTorch's clamps act: below 2e-12 or above
+  1 - 2e-12 when a gradient is wanted (the ``1e-12`` floor of
+  ``p (1 - p)``), below 1e-30 or exactly 1 otherwise (the -100 clamp of the
+  logs); this includes NaN and values outside [0, 1], for which PyTorch
+  raises its ``RuntimeError``;
 - infinite or NaN logits, weights or pos_weights (where PyTorch's formula
-  gives NaNs and fastbce the limits), found by one ``torch.sum`` pass of
-  each (a sum that overflows also falls back, harmlessly); about 0.7 ms per
-  1e7 float32 on 2 threads, a tenth of the fused pass;
+  gives NaNs and fastbce the limits);
 - values fastbce rejects but PyTorch accepts or rejects with its own error
-  (labels outside [0, 1], negative weights, ``pos_weight <= 0``): fastbce
-  checks them in its pass and raises ``ValueError``, and the call is then
-  redone by PyTorch (at the cost of the partial fastbce pass).
+  (labels outside [0, 1], negative weights, ``pos_weight <= 0``).
+
+None of these costs a pass of its own: the fused pass is told the ranges
+above as its valid ranges and checks each chunk while it is in cache; the
+first value outside them stops the pass, and the call is redone by PyTorch
+(at the cost of the partial fastbce pass).
 
 Higher derivatives: with ``create_graph=True`` the backward evaluates
 PyTorch's gradient formula in differentiable torch operations instead of
@@ -104,6 +104,7 @@ if __name__ == "torch":
     del _sys.modules["torch"]
     _importlib.import_module("torch")
 
+import functools
 import math
 import sys
 import warnings
@@ -114,7 +115,7 @@ import torch.autograd.forward_ad
 import torch.nn.functional as F
 
 try:
-    from fastbce._api import bce as _bce, bce_and_grad as _bce_and_grad
+    from fastbce._api import _run as _fastbce_pass
 except ImportError:
     if __name__ != "torch":  # (as "torch", this copy is discarded anyway)
         raise
@@ -240,50 +241,58 @@ def _route(input, target, weight, pos_weight, reduction, from_logits):
     return grad_enabled and input.requires_grad
 
 
+@functools.lru_cache(maxsize=None)
+def _limits(dtype, from_logits, want_grad):
+    """(low, high, weight_high) for fastbce's kernel: the predictions and
+    weights, exact in `dtype`, at which PyTorch's result is fastbce's.
+    Logits, weights and pos_weights finite (an infinite one gives PyTorch's
+    NaN/inf, fastbce the limit); probabilities where none of PyTorch's clamps
+    act: [_GRAD_P_MIN, _GRAD_P_MAX] with a gradient, [_LOSS_P_MIN, 1) without."""
+    finfo = np.finfo(dtype)
+    if from_logits:
+        low, high = -float(finfo.max), float(finfo.max)
+    elif want_grad:
+        low, high = _GRAD_P_MIN, _GRAD_P_MAX
+    else:
+        low, high = _LOSS_P_MIN, float(np.nextafter(dtype.type(1), dtype.type(0)))
+    # rounded inward to the dtype: the kernel compares in it
+    rounded_low, rounded_high = dtype.type(low), dtype.type(high)
+    if float(rounded_low) < low:
+        rounded_low = np.nextafter(rounded_low, dtype.type(np.inf))
+    if float(rounded_high) > high:
+        rounded_high = np.nextafter(rounded_high, dtype.type(-np.inf))
+    return float(rounded_low), float(rounded_high), float(finfo.max)
+
+
 def _fused(input, target, weight, pos_weight, reduction, from_logits, want_grad):
     """(loss tensor, gradient tensor or None, factor still to apply to the gradient).
 
     Raises _Fallback where PyTorch's result differs from what fastbce computes.
     """
-    # The checks below run in NumPy, not PyTorch: the fast path never
-    # touches PyTorch's thread pool, whose threads a forked child lacks (a
-    # parallel PyTorch operation there waits forever; fastbce's own kernels
-    # run serial in such a child, see docs/kernels.md)
+    # The values where PyTorch's result differs from fastbce's (see the
+    # module's docstring) are out of the kernel's valid ranges here
+    # (_limits): the pass itself finds them, a ValueError, and PyTorch
+    # redoes the call. No extra pass, and none through PyTorch's thread pool,
+    # whose threads a forked child lacks (a parallel PyTorch operation there
+    # waits forever; fastbce's kernels run serial in such a child, see
+    # docs/kernels.md)
     x = input.detach()
-    values = x.numpy()
-    with np.errstate(over="ignore", invalid="ignore"):  # inf - inf: the NaN that says "fall back"
-        for extra in (weight, pos_weight):  # 0 * inf: PyTorch's NaNs
-            if extra is not None and not math.isfinite(np.sum(extra.detach().numpy())):
-                raise _Fallback
-        if from_logits and not math.isfinite(np.sum(values)):  # an infinite (or NaN) logit somewhere
-            raise _Fallback
-    if not from_logits:
-        low, high = float(np.min(values)), float(np.max(values))
-        if not (low >= _GRAD_P_MIN and high <= _GRAD_P_MAX if want_grad
-                else low >= _LOSS_P_MIN and high < 1.0):  # also false for NaN
-            raise _Fallback
     # PyTorch's mean divides by n, fastbce's by sum(weight): sum and scale
     weighted_mean = reduction == "mean" and weight is not None
-    keywords = dict(
-        from_logits=from_logits,
-        reduction="sum" if weighted_mean else reduction,
-        sample_weight=None if weight is None else weight.detach().numpy(),
-        pos_weight=None if pos_weight is None else pos_weight.detach().numpy(),
-        num_threads=torch.get_num_threads(),
-    )
-    if not from_logits:
-        keywords["eps"] = _EPS
     y_true, y_pred = target.detach().numpy(), x.numpy()
     grad = None
+    if want_grad and x.is_contiguous():
+        grad = torch.from_numpy(_gradient_buffer(y_pred.shape, y_pred.dtype))
+    elif want_grad:  # the gradient takes the input's strides, as PyTorch's does
+        grad = torch.empty_like(x, memory_format=torch.preserve_format)
     try:
-        if want_grad and x.is_contiguous():
-            grad = torch.from_numpy(_gradient_buffer(y_pred.shape, y_pred.dtype))
-            loss, _ = _bce_and_grad(y_true, y_pred, out=grad.numpy(), **keywords)
-        elif want_grad:  # the gradient takes the input's strides, as PyTorch's does
-            grad = torch.empty_like(x, memory_format=torch.preserve_format)
-            loss, _ = _bce_and_grad(y_true, y_pred, out=grad.numpy(), **keywords)
-        else:
-            loss = _bce(y_true, y_pred, **keywords)
+        loss, _ = _fastbce_pass(
+            y_true, y_pred, from_logits, "sum" if weighted_mean else reduction,
+            sample_weight=None if weight is None else weight.detach().numpy(),
+            pos_weight=None if pos_weight is None else pos_weight.detach().numpy(),
+            label_smoothing=0.0, eps=None if from_logits else _EPS,
+            out=None if grad is None else grad.numpy(), num_threads=torch.get_num_threads(),
+            want_loss=True, want_grad=want_grad, limits=_limits(y_pred.dtype, from_logits, want_grad))
     except ValueError:  # a value fastbce rejects: PyTorch accepts it or raises its own error
         raise _Fallback from None
     scale = 1.0 / input.numel() if weighted_mean else 1.0

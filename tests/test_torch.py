@@ -178,6 +178,17 @@ def test_logits_extreme_values(paths, dtype):
                                                          reduction=reduction), dtype)
             assert_close(grad, expected_grad, term_scale(x, y, None, pw, from_logits=True, grad=True,
                                                          reduction=reduction), dtype)
+    # the largest finite logits stay on the fast path (element-wise: their
+    # sum overflows PyTorch's float32 mean, not fastbce's float64 one)
+    x = torch.tensor([torch.finfo(dtype).max, -torch.finfo(dtype).max], dtype=dtype).repeat_interleave(3)
+    y = torch.tensor([0.0, 1.0, 0.3], dtype=dtype).repeat(2)
+    loss, grad = grad_of(ft.binary_cross_entropy_with_logits, x, y, reduction="none")
+    expect_path(paths, "fast")
+    expected_loss, expected_grad = grad_of(TORCH_BCE_LOGITS, x, y, reduction="none")
+    assert_close(loss, expected_loss, term_scale(x, y, None, None, from_logits=True, grad=False,
+                                                 reduction="none"), dtype)
+    assert_close(grad, expected_grad, term_scale(x, y, None, None, from_logits=True, grad=True,
+                                                 reduction="none"), dtype)
 
 
 def test_logits_large_input_on_threads(paths):
@@ -429,7 +440,13 @@ def test_double_backward_is_pytorchs(paths, reduction, from_logits):
 def test_no_grad_and_inputs_without_grad(paths, monkeypatch):
     """Only the loss is computed (fastbce.bce) when autograd does not need the gradient."""
     called = []
-    monkeypatch.setattr(ft, "_bce_and_grad", lambda *a, **k: called.append(1))
+    real = ft._fastbce_pass
+
+    def spy(*args, **kwargs):
+        called.append(kwargs["want_grad"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ft, "_fastbce_pass", spy)
     x, y, w, pw = logit_data((200, 3), (3,), (3,), torch.float32)
     expected = TORCH_BCE_LOGITS(x, y, w, pos_weight=pw)
     loss = ft.binary_cross_entropy_with_logits(x, y, w, pos_weight=pw)
@@ -440,20 +457,20 @@ def test_no_grad_and_inputs_without_grad(paths, monkeypatch):
     with torch.inference_mode():
         loss3 = ft.binary_cross_entropy_with_logits(x, y, w, pos_weight=pw)
     expect_path(paths, "fast")
-    assert not called
+    assert called == [False, False, False]
     for value in (loss, loss2, loss3):
         torch.testing.assert_close(value, expected, rtol=2e-6, atol=1e-7)
 
 
 def test_threads_follow_torch(paths, monkeypatch):
     seen = []
-    real = ft._bce_and_grad
+    real = ft._fastbce_pass
 
     def spy(*args, **kwargs):
         seen.append(kwargs["num_threads"])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(ft, "_bce_and_grad", spy)
+    monkeypatch.setattr(ft, "_fastbce_pass", spy)
     before = torch.get_num_threads()
     x, y, _, _ = logit_data((1000,), None, None, torch.float32)
     try:
@@ -550,9 +567,12 @@ def test_weights_requiring_grad_raise_as_pytorch(paths):
 
 @pytest.mark.parametrize("case", ["inf-logit", "nan-logit", "target-above-1", "target-negative",
                                   "negative-weight", "zero-pos_weight", "negative-pos_weight", "nan-target",
-                                  "inf-weight", "inf-pos_weight"])
-def test_values_fastbce_rejects_give_pytorchs_result(paths, case):
-    x, y, w, pw = logit_data((30, 4), (4,), (4,), torch.float64)
+                                  "inf-weight", "inf-pos_weight", "inf-scalar-pos_weight"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+def test_values_fastbce_rejects_give_pytorchs_result(paths, case, dtype):
+    """Found inside the fused pass (its valid ranges are narrowed to where
+    PyTorch's result is fastbce's), then PyTorch's own call."""
+    x, y, w, pw = logit_data((30, 4), (4,), (4,), dtype)
     if case == "inf-logit":
         x[3, 1], x[5, 2], x[7, 0], x[9, 3] = math.inf, -math.inf, math.inf, -math.inf
         y[3, 1], y[7, 0] = 1.0, 0.0
@@ -574,6 +594,8 @@ def test_values_fastbce_rejects_give_pytorchs_result(paths, case):
         w[2] = math.inf
     elif case == "inf-pos_weight":
         pw[1] = math.inf
+    elif case == "inf-scalar-pos_weight":
+        pw = torch.tensor(math.inf, dtype=dtype)
     for reduction in REDUCTIONS:
         loss, grad = grad_of(ft.binary_cross_entropy_with_logits, x, y, w, pos_weight=pw, reduction=reduction)
         expect_path(paths, "fallback")
