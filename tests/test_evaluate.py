@@ -18,7 +18,8 @@ import pytest
 
 import fastbce
 from fastbce._evaluate import (
-    BIN_SUM_NAMES, SUM_NAMES, Evaluation, Evaluator, GroupEvaluations, _raw_sums, evaluate,
+    BIN_SUM_NAMES, SUM_NAMES, Evaluation, Evaluator, GroupEvaluations, _named_sums, _raw_sums,
+    evaluate,
 )
 from evaluate_oracle import first_invalid_oracle, raw_sums_oracle
 
@@ -160,6 +161,38 @@ def test_raw_sums_across_blocks_match_oracle():
     expected = raw_sums_oracle(y, p, w, None, **keywords)
     for name in expected:
         np.testing.assert_allclose(actual[name], expected[name], rtol=RTOL, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_unweighted_binary_path_equals_the_general_one_bit_for_bit(from_logits, dtype):
+    """0/1 labels without weights or groups take their own loops (the
+    counts added up as integers); weights of 1 take the general ones. The
+    sums are the same to the last bit, with bins, a scalar pos_weight,
+    infinite logits and probabilities of exactly 0 and 1, over several
+    blocks; with a chunk of soft labels among binary ones (that chunk's
+    counts are added in another order), to rounding ("below" is then
+    weight - above without weights, its own sum with them: not compared)."""
+    rng = np.random.default_rng(11)
+    n = 3 * 16384 + 517
+    y = (rng.random(n) < 0.3).astype(np.float64)
+    p = rng.random(n)
+    p[[5, 40000]] = [0.0, 1.0]
+    y[[5, 40000]] = [0.0, 1.0]
+    p = p.astype(dtype)
+    if from_logits:
+        with np.errstate(divide="ignore"):
+            p = np.log(p / (1 - p)).astype(dtype)  # (0 and 1: -inf and inf)
+    soft = y.copy()
+    soft[20000:20300] = rng.random(300)  # that chunk takes the general loops
+    for labels, rtol in ((y, 0), (soft, 1e-15)):
+        for bins in (None, 7):
+            sums = [_raw_sums(labels, p, weights, np.asarray(2.5), from_logits=from_logits, eps=1e-7,
+                              threshold=0.3, codes=None, n_groups=1, bins=bins, num_threads=2)
+                    for weights in (None, np.ones(n, dtype))]
+            for name in sums[0]:
+                if not (rtol and name == "below"):
+                    np.testing.assert_allclose(sums[0][name], sums[1][name], rtol=rtol, atol=0, err_msg=name)
 
 
 def test_raw_sums_names():
@@ -581,6 +614,47 @@ def test_pickle_roundtrip_mid_stream():
     assert_dicts_close(again.to_dict(), report.to_dict(), rtol=0)
 
 
+def test_unpickles_an_evaluator_pickled_with_sums_by_name():
+    # Evaluators pickled before the sums were one table kept them as a dict of arrays by name
+    y, p, w = make_binary(2000, seed=29)
+    groups = np.arange(2000) % 3
+    evaluator = Evaluator(**SETTINGS).update(y[:1500], p[:1500], sample_weight=w[:1500],
+                                             groups=groups[:1500])
+    state = dict(evaluator.__dict__)
+    state["_sums"] = {name: view.copy() for name, view in _named_sums(state.pop("_table"), 12).items()}
+    legacy = Evaluator.__new__(Evaluator)
+    legacy.__setstate__(state)
+    for e in (evaluator, legacy):
+        e.update(y[1500:], p[1500:], sample_weight=w[1500:], groups=groups[1500:])
+    assert_dicts_close(legacy.result().to_dict(), evaluator.result().to_dict(), rtol=0)
+
+
+def test_report_is_not_changed_by_later_updates():
+    # the bins-derived figures are computed when first read: after these updates
+    y, p, w = make_binary(3000, seed=30)
+    for groups in (None, np.arange(3000) % 3):
+        evaluator = Evaluator(bins=8)
+        evaluator.update(y[:1000], p[:1000], sample_weight=w[:1000],
+                         groups=None if groups is None else groups[:1000])
+        report = evaluator.result()
+        evaluator.update(y[1000:], p[1000:], sample_weight=w[1000:],
+                         groups=None if groups is None else groups[1000:])
+        alone = evaluate(y[:1000], p[:1000], sample_weight=w[:1000], bins=8,
+                         groups=None if groups is None else groups[:1000])
+        assert_dicts_close(report.to_dict(), alone.to_dict(), rtol=0)
+
+
+def test_bins_figures_do_not_depend_on_what_is_read_first():
+    y, p, w = make_binary(1000, seed=31)
+    groups = np.arange(1000) % 4
+    expected = evaluate(y, p, sample_weight=w, bins=9, groups=groups).to_dict()
+    for first in ("roc_auc", "ece", "bin_positives", "threshold_table", "reliability"):
+        ev = evaluate(y, p, sample_weight=w, bins=9, groups=groups)
+        getattr(ev.groups[2], first)
+        getattr(ev, first)
+        assert_dicts_close(ev.to_dict(), expected, rtol=0)
+
+
 def test_failed_update_leaves_the_evaluator_unchanged():
     evaluator = Evaluator(bins=3).update([0, 1, 1], [0.1, 0.9, 0.4], groups=["a", "b", "a"])
     before = evaluator.result().to_dict()
@@ -733,5 +807,12 @@ def test_evaluation_is_frozen():
     ev = evaluate([0, 1], [0.2, 0.7], bins=2)
     with pytest.raises(AttributeError):
         ev.log_loss = 0.0
+    with pytest.raises(AttributeError):
+        ev.roc_auc = 0.5  # before it is first read
+    with pytest.raises(AttributeError):
+        del ev.threshold_table
+    assert ev.roc_auc == 1.0
     with pytest.raises(ValueError):
         ev.bin_positives[0] = 1.0
+    with pytest.raises(ValueError):
+        ev.threshold_table.precision[0] = 1.0
