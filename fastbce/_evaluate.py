@@ -5,7 +5,8 @@ chunk (:class:`Evaluator`).
 
 The design: one pass fills a few float64 *raw sums* per group and class part
 (:func:`_raw_sums`); every figure of the report is computed from them
-afterwards (:func:`_figures`). The sums are additive, so chunks, threads and
+afterwards (:func:`_figures`; the bins-derived ones by :class:`_BinnedRows`,
+when first read). The sums are additive, so chunks, threads and
 accumulators on other machines combine by adding them (:meth:`Evaluator.merge`),
 and they are kept split by class part so that class weights (including
 ``class_weight="balanced"``, which needs the class counts of the whole
@@ -18,9 +19,11 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from functools import cached_property
 from typing import Any, Optional
 
 import numpy as np
@@ -45,16 +48,28 @@ from ._api import (
 __all__ = ["evaluate", "Evaluation", "Evaluator", "GroupEvaluations", "ThresholdTable",
            "ReliabilityCurve"]
 
-# The raw sums, each float64 of shape [G, 2] (G groups, class part 0 = the
-# element weighted by 1 - y, part 1 = by y), and with bins=K [G, K, 2].
-# (their order is the kernel's: the columns of its output)
+# The raw sums, kept as the kernel fills them: a float64 table with one row
+# per group, each sum of SUM_NAMES as two columns (class part 0 = the element
+# weighted by 1 - y, part 1 = by y), then with bins=K four columns per bin:
+# w (1 - y), w y, w (1 - y) p, w y p. One array, so that adding a chunk or an
+# accumulator is one operation.
 SUM_NAMES, BIN_SUM_NAMES = _kernels.SUM_NAMES, _kernels.BIN_SUM_NAMES
+_N_SUM_COLUMNS = 2 * len(SUM_NAMES)
+_COLUMN = {name: 2 * k for k, name in enumerate(SUM_NAMES)}   # part 0's column; part 1 is next
 
 
-def _zero_sums(n_groups, bins):
-    sums = {name: np.zeros((n_groups, 2)) for name in SUM_NAMES}
+def _table_width(bins):
+    return _N_SUM_COLUMNS + 4 * (bins or 0)
+
+
+def _named_sums(table, bins):
+    """The sums of a table by name, as views: [G, 2] each, and with bins=K
+    ``bin_weight`` and ``bin_prob`` [G, K, 2]."""
+    sums = {name: table[:, k:k + 2] for name, k in _COLUMN.items()}
     if bins:
-        sums.update({name: np.zeros((n_groups, bins, 2)) for name in BIN_SUM_NAMES})
+        per_bin = table[:, _N_SUM_COLUMNS:].reshape(len(table), bins, 4)
+        sums["bin_weight"] = per_bin[:, :, 0:2]
+        sums["bin_prob"] = per_bin[:, :, 2:4]
     return sums
 
 
@@ -62,8 +77,7 @@ def _zero_sums(n_groups, bins):
 # The per-element pass
 # --------------------------------------------------------------------------
 
-def _raw_sums(labels, predictions, weights, pos_weights, *, from_logits, eps, threshold, codes,
-              n_groups, bins, num_threads, given=None, shape=None):
+def _raw_sums(labels, predictions, weights, pos_weights, **keywords):
     """The raw sums of one pass over the data: dict name -> float64 array.
 
     ``labels``, ``predictions``, ``weights`` (or None) and ``pos_weights``
@@ -91,6 +105,13 @@ def _raw_sums(labels, predictions, weights, pos_weights, *, from_logits, eps, th
     caller gave it) and ``shape`` (the broadcast shape) let the message name
     the caller's index; by default the 1-D operands are named.
     """
+    return _named_sums(_sum_table(labels, predictions, weights, pos_weights, **keywords),
+                       keywords["bins"])
+
+
+def _sum_table(labels, predictions, weights, pos_weights, *, from_logits, eps, threshold, codes,
+               n_groups, bins, num_threads, given=None, shape=None):
+    """:func:`_raw_sums` (see there for the operands) as the kernel's table (see _named_sums)."""
     if pos_weights is not None and pos_weights.ndim == 0 and not pos_weights > 0:
         value = (given or {}).get("pos_weight", pos_weights)
         raise ValueError(f"pos_weight = {np.asarray(value).item()!r}: {_REASONS['pos_weight']}")
@@ -105,18 +126,12 @@ def _raw_sums(labels, predictions, weights, pos_weights, *, from_logits, eps, th
         pos_weights = pos_weights.astype(dtype)
     size = predictions.shape[0]
     threads = _kernels.max_threads() if num_threads is None else num_threads
-    # one row per group: the SUM_NAMES pairs, then per bin (w (1-y), w y, w (1-y) p, w y p)
-    table = np.zeros((n_groups, 2 * len(SUM_NAMES) + 4 * (bins or 0)))
+    table = np.zeros((n_groups, _table_width(bins)))
     bad_index, bad_operand = _kernels.evaluate_kernel(
         kernel_labels[None], predictions[None], None if weights is None else weights[None],
         None if pos_weights is None else pos_weights[None], None if codes is None else codes[None],
         table, from_logits, pos_weight_value, eps, threshold, bins or 0,
         1 if size < SERIAL_BELOW else threads)
-    sums = {name: table[:, 2 * k:2 * k + 2] for k, name in enumerate(SUM_NAMES)}
-    if bins:
-        per_bin = table[:, 2 * len(SUM_NAMES):].reshape(n_groups, bins, 4)
-        sums["bin_weight"] = per_bin[:, :, 0:2]
-        sums["bin_prob"] = per_bin[:, :, 2:4]
     if bad_index >= 0:
         operands = {"y_true": labels, "y_pred": predictions, "sample_weight": weights,
                     "pos_weight": pos_weights}
@@ -125,7 +140,7 @@ def _raw_sums(labels, predictions, weights, pos_weights, *, from_logits, eps, th
             array = operands[bad_operand]
         raise _invalid_value_error(bad_operand, array, shape if shape is not None else labels.shape,
                                    bad_index, from_logits)
-    return sums
+    return table
 
 
 # --------------------------------------------------------------------------
@@ -142,7 +157,7 @@ def _plain(value):
 
 
 def _floats(array):
-    return [float(v) for v in np.asarray(array).ravel()]
+    return np.asarray(array, dtype=np.float64).ravel().tolist()
 
 
 def _read_only(array):
@@ -237,6 +252,32 @@ _SCALAR_NAMES = ("n", "weight_sum", "log_loss", "brier", "positive_rate", "mean_
                  "balanced_accuracy")
 _BINNED_SCALAR_NAMES = ("roc_auc", "roc_auc_error_bound", "average_precision",
                         "average_precision_error_bound", "ece")
+# the fields of a report with bins that are computed when first read (see _Deferred)
+_DEFERRED_NAMES = _BINNED_SCALAR_NAMES + ("bin_edges", "bin_positives", "bin_negatives",
+                                          "threshold_table", "reliability")
+
+
+class _Deferred:
+    """A bins-derived field of :class:`Evaluation`, computed on its first read
+    (see _BinnedRows): a report is often read for a few scalars, and its
+    tables cost more than a small pass. Until then the instance holds a
+    :class:`_PendingBins`."""
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, evaluation, owner=None):
+        if evaluation is None:
+            return None  # the field's default (dataclasses reads it here)
+        value = evaluation.__dict__[self.name]
+        if type(value) is _PendingBins:
+            evaluation.__dict__.update(value.values(self.name))
+            value = evaluation.__dict__[self.name]
+        return value
+
+    def __set__(self, evaluation, value):
+        # only the dataclass __init__ gets here (a frozen instance refuses users first)
+        evaluation.__dict__[self.name] = value
 
 
 def _pandas():
@@ -347,18 +388,32 @@ class Evaluation:
     f1: float
     balanced_accuracy: float
     bins: Optional[int] = None
-    roc_auc: Optional[float] = None
-    roc_auc_error_bound: Optional[float] = None
-    average_precision: Optional[float] = None
-    average_precision_error_bound: Optional[float] = None
-    ece: Optional[float] = None
-    bin_edges: Optional[np.ndarray] = None
-    bin_positives: Optional[np.ndarray] = None
-    bin_negatives: Optional[np.ndarray] = None
-    threshold_table: Optional[ThresholdTable] = None
-    reliability: Optional[ReliabilityCurve] = None
+    roc_auc: Optional[float] = _Deferred()
+    roc_auc_error_bound: Optional[float] = _Deferred()
+    average_precision: Optional[float] = _Deferred()
+    average_precision_error_bound: Optional[float] = _Deferred()
+    ece: Optional[float] = _Deferred()
+    bin_edges: Optional[np.ndarray] = _Deferred()
+    bin_positives: Optional[np.ndarray] = _Deferred()
+    bin_negatives: Optional[np.ndarray] = _Deferred()
+    threshold_table: Optional[ThresholdTable] = _Deferred()
+    reliability: Optional[ReliabilityCurve] = _Deferred()
     group: Any = None
     groups: Optional[GroupEvaluations] = None
+
+    def __getstate__(self):
+        # a pickle holds the deferred figures' values, not the pending computation
+        return {name: getattr(self, name) for name in self.__dict__}
+
+    @classmethod
+    def _of(cls, values):
+        """The Evaluation of these field values (at least those without a
+        default; the others at their defaults): what __init__ makes, without
+        its cost per field (a frozen dataclass sets each through
+        object.__setattr__, and a report may have thousands of groups)."""
+        evaluation = cls.__new__(cls)
+        evaluation.__dict__.update(_FIELD_DEFAULTS, **values)
+        return evaluation
 
     @property
     def confusion_matrix(self):
@@ -462,37 +517,52 @@ class Evaluation:
         return cells
 
 
+# every field in order (those without a default are MISSING here: Evaluation._of's values give them)
+_FIELD_DEFAULTS = {field.name: field.default for field in fields(Evaluation)}
+
+
 # --------------------------------------------------------------------------
-# Figures from raw sums (vectorized over rows: groups, then overall)
+# Figures from raw sums (per row of the table: groups, then overall)
 # --------------------------------------------------------------------------
 
 def _ratio(numerator, denominator, undefined):
-    """numerator / denominator, `undefined` where the denominator is 0 (never dividing by 0)."""
-    zero = denominator == 0
-    return np.where(zero, undefined, numerator / np.where(zero, 1.0, denominator))
+    """numerator / denominator, `undefined` where the denominator is 0."""
+    return numerator / denominator if denominator != 0 else undefined
 
 
-def _figures(sums, class_weight, threshold, bins):
-    """Every figure of the report for each row of the raw sums: dict name -> array [R] or [R, ...]."""
+def _ratios(numerator, denominator, undefined):
+    """_ratio of arrays, element-wise (the denominator may broadcast; never dividing by 0)."""
+    return np.divide(numerator, denominator, out=np.full(numerator.shape, undefined),
+                     where=denominator != 0)
+
+
+# the sums of a table row in the order _figures unpacks them (part 0, part 1 of each)
+_FIGURE_SUMS = ("count", "weight", "loss", "brier", "prob", "above", "below")
+_unpack_sums = operator.itemgetter(*(_COLUMN[name] + part for name in _FIGURE_SUMS for part in (0, 1)))
+
+
+def _figures(row, class_weight, threshold):
+    """The scalar figures of one row of the sums table (a list of floats): dict name -> value.
+
+    Python float arithmetic: the same IEEE double operations as NumPy's, and
+    far cheaper than 0-d arrays for one row's few dozen operations.
+    """
+    (count0, count1, weight0, weight1, loss0, loss1, brier0, brier1, prob0, prob1,
+     above0, above1, below0, below1) = _unpack_sums(row)
     cw0, cw1 = class_weight
-    weight0, weight1 = cw0 * sums["weight"][:, 0], cw1 * sums["weight"][:, 1]
+    weight0, weight1 = cw0 * weight0, cw1 * weight1
     total = weight0 + weight1
-    empty = ~(total > 0)
     nan = math.nan
-
-    def part_sum(name):
-        return cw0 * sums[name][:, 0] + cw1 * sums[name][:, 1]
-
     out = {}
-    out["n"] = np.rint(sums["count"][:, 0] + sums["count"][:, 1])
+    out["n"] = round(count0 + count1)
     out["weight_sum"] = total
-    out["log_loss"] = _ratio(part_sum("loss"), total, nan)
-    out["brier"] = _ratio(part_sum("brier"), total, nan)
+    out["log_loss"] = _ratio(cw0 * loss0 + cw1 * loss1, total, nan)
+    out["brier"] = _ratio(cw0 * brier0 + cw1 * brier1, total, nan)
     out["positive_rate"] = _ratio(weight1, total, nan)
-    out["mean_prediction"] = _ratio(part_sum("prob"), total, nan)
-    out["threshold"] = np.full(total.shape, float(threshold))
-    tp, fn = cw1 * sums["above"][:, 1], cw1 * sums["below"][:, 1]
-    fp, tn = cw0 * sums["above"][:, 0], cw0 * sums["below"][:, 0]
+    out["mean_prediction"] = _ratio(cw0 * prob0 + cw1 * prob1, total, nan)
+    out["threshold"] = threshold
+    tp, fn = cw1 * above1, cw1 * below1
+    fp, tn = cw0 * above0, cw0 * below0
     out.update(tp=tp, fp=fp, tn=tn, fn=fn)
     out["accuracy"] = _ratio(tp + tn, total, nan)
     # scikit-learn's precision_recall_fscore_support: precision = tp / pred_sum,
@@ -504,94 +574,177 @@ def _figures(sums, class_weight, threshold, bins):
     # balanced_accuracy_score: mean per-class recall over the classes present
     has1, has0 = true_sum > 0, (tn + fp) > 0
     recall1, recall0 = _ratio(tp, true_sum, 0.0), _ratio(tn, tn + fp, 0.0)
-    out["balanced_accuracy"] = _ratio(np.where(has0, recall0, 0.0) + np.where(has1, recall1, 0.0),
-                                      has0.astype(float) + has1.astype(float), nan)
+    out["balanced_accuracy"] = _ratio((recall0 if has0 else 0.0) + (recall1 if has1 else 0.0),
+                                      float(has0) + float(has1), nan)
+    if not total > 0:
+        # an empty population (no weight) has no figures, whatever the conventions above say
+        for name in _SCALAR_NAMES[2:]:
+            if name not in ("threshold", "tp", "fp", "tn", "fn"):
+                out[name] = nan
+    return out
+
+
+class _BinnedRows:
+    """The bins-derived figures of a report's rows (groups, then overall),
+    deferred (see _Deferred) in four parts: the scalars, the bin arrays, the
+    threshold table, the reliability curve. A row's first read of a field
+    fills that part's fields of the row; the arrays behind them are computed
+    for every row at once (vectorized over the rows) and kept."""
+
+    def __init__(self, table, class_weight, bins, empty):
+        self._table, self._class_weight, self._bins = table, class_weight, bins
+        self._empty = empty  # per row: no weight, so no figures
+
+    def values(self, row, name):
+        """The deferred fields of `row` in the part that holds `name`: dict name -> value."""
+        if name in _BINNED_SCALAR_NAMES:
+            return self._scalars(row)
+        if name == "threshold_table":
+            return {name: self._threshold_table(row)}
+        if name == "reliability":
+            return {name: self._reliability(row)}
+        return {"bin_edges": self._edges, "bin_positives": _read_only(self._parts[row, 1]),
+                "bin_negatives": _read_only(self._parts[row, 0])}
+
+    @cached_property
+    def _class_weighted(self):
+        """[R, 4, K]: the per-bin sums (w (1 - y), w y, w (1 - y) p, w y p) times their class's weight."""
+        per_bin = self._table[:, _N_SUM_COLUMNS:].reshape(len(self._table), self._bins, 4)
+        cw0, cw1 = self._class_weight
+        return np.multiply(per_bin.transpose(0, 2, 1), np.array([cw0, cw1, cw0, cw1])[:, None],
+                           order="C")
+
+    @cached_property
+    def _parts(self):
+        """[R, 2, K]: the weight of each bin, part 0 the negatives N_k, part 1 the positives P_k."""
+        return self._class_weighted[:, :2]
+
+    @cached_property
+    def _prob(self):
+        """[R, K]: the weighted sum of p of each bin."""
+        return self._class_weighted[:, 2] + self._class_weighted[:, 3]
+
+    @cached_property
+    def _below(self):
+        """[R, 2, K + 1]: the weight of the bins < k, k = 0 .. K (negatives, positives)."""
+        below = np.zeros(self._parts.shape[:2] + (self._bins + 1,))
+        self._parts.cumsum(axis=2, out=below[:, :, 1:])
+        return below
+
+    @cached_property
+    def _at_or_above(self):
+        """[R, 2, K + 1]: the weight of the bins >= k, k = 0 .. K (negatives, positives)."""
+        at_or_above = np.zeros(self._parts.shape[:2] + (self._bins + 1,))
+        # summed from the last bin down, written from index K - 1 down (index K stays 0)
+        self._parts[:, :, ::-1].cumsum(axis=2, out=at_or_above[:, :, -2::-1])
+        return at_or_above
+
+    @cached_property
+    def _precision(self):
+        """[R, K + 1]: the precision when the bins >= k are predicted positive (0 where none is)."""
+        fp_t, tp_t = self._at_or_above[:, 0], self._at_or_above[:, 1]
+        return _ratios(tp_t, tp_t + fp_t, 0.0)
+
+    @cached_property
+    def _edges(self):
+        """k / K, k = 0 .. K: one array for every row."""
+        return _read_only(np.arange(self._bins + 1) / self._bins)
+
+    @cached_property
+    def _scalar_sums(self):
+        """Per row, the sums the binned scalars are ratios of (see _scalars): a list of lists."""
+        negatives, positives = self._parts[:, 0], self._parts[:, 1]
+        bins = self._bins
+        # the terms of the sums over the bins, summed in one call
+        terms = np.zeros((len(positives), 6, bins))
+        # ROC AUC: a positive in bin k beats the negatives below it and ties (1/2)
+        # with those in bin k; the same-bin pairs are the only possible error
+        np.multiply(positives, self._below[:, 0, :bins] + 0.5 * negatives, out=terms[:, 0])
+        np.multiply(positives, negatives, out=terms[:, 1])
+        # average precision: bins >= k predicted positive at threshold k / K;
+        # the bins without positives add nothing
+        fp_at, tp_at = self._at_or_above[:, 0, :bins], self._at_or_above[:, 1, :bins]
+        fp_above, tp_above = self._at_or_above[:, 0, 1:], self._at_or_above[:, 1, 1:]  # bins > k
+        has_p = positives > 0
+        precision_k = self._precision[:, :bins]
+        high = _ratios(tp_at, tp_at + fp_above, 1.0)
+        low = _ratios(tp_above, tp_above + fp_at, 1.0)
+        np.multiply(positives, precision_k, out=terms[:, 2], where=has_p)
+        np.multiply(positives, high - low, out=terms[:, 3], where=has_p)
+        # calibration: sum_k W_k |mean predicted - observed| = sum_k |sum w p - P_k|
+        np.abs(self._prob - positives, out=terms[:, 4])
+        np.add(positives, negatives, out=terms[:, 5])
+        sums = np.concatenate([self._parts.sum(axis=2), terms.sum(axis=2)], axis=1)
+        return sums.tolist()
+
+    def _scalars(self, row):
+        total_n, total_p, auc, same_bin, ap, ap_spread, gap, weight = self._scalar_sums[row]
+        pairs = total_p * total_n
+        nan = math.nan
+        values = {
+            "roc_auc": _ratio(auc, pairs, nan),
+            "roc_auc_error_bound": _ratio(0.5 * same_bin, pairs, nan),
+            "average_precision": _ratio(ap, total_p, 0.0),
+            "average_precision_error_bound": _ratio(ap_spread, total_p, 0.0),
+            "ece": _ratio(gap, weight, nan),
+        }
+        if self._empty[row]:
+            values = dict.fromkeys(values, nan)
+        return values
+
+    @cached_property
+    def _threshold_columns(self):
+        """The threshold table's columns but the threshold: name -> [R, K + 1] (at the K + 1 edges)."""
+        fp_t, tp_t = self._at_or_above[:, 0], self._at_or_above[:, 1]
+        tn_t, fn_t = self._below[:, 0], self._below[:, 1]
+        totals = self._parts.sum(axis=2)
+        total = (totals[:, 1] + totals[:, 0])[:, None]
+        return dict(
+            tp=tp_t, fp=fp_t, tn=tn_t, fn=fn_t,
+            precision=self._precision,
+            recall=_ratios(tp_t, tp_t + fn_t, 0.0),
+            f1=_ratios(2.0 * tp_t, (tp_t + fn_t) + (tp_t + fp_t), 0.0),
+            accuracy=_ratios(tp_t + tn_t, total, math.nan),
+            fpr=_ratios(fp_t, fp_t + tn_t, math.nan),
+        )
+
+    def _threshold_table(self, row):
+        return ThresholdTable(threshold=self._edges, **{
+            name: _read_only(column[row]) for name, column in self._threshold_columns.items()})
+
+    def _reliability(self, row):
+        negatives, positives = self._parts[row]
+        weight = positives + negatives
+        nonempty = np.flatnonzero(weight > 0)
+        return ReliabilityCurve(
+            bin=_read_only(nonempty),
+            mean_predicted=_read_only(self._prob[row][nonempty] / weight[nonempty]),
+            observed_rate=_read_only(positives[nonempty] / weight[nonempty]),
+            weight=_read_only(weight[nonempty]))
+
+
+class _PendingBins:
+    """What a deferred field of one report row holds until it is read."""
+
+    def __init__(self, rows, row):
+        self.rows, self.row = rows, row
+
+    def values(self, name):
+        return self.rows.values(self.row, name)
+
+
+def _evaluations(table, class_weight, threshold, bins, group_values):
+    """Evaluation objects for each row of the sums table: rows = groups (in order), then overall."""
+    rows = [_figures(sums, class_weight, threshold) for sums in table[:, :_N_SUM_COLUMNS].tolist()]
     if bins:
-        out.update(_binned_figures(sums, class_weight, bins))
-    # an empty population (no weight) has no figures, whatever the conventions above say
-    for name in _SCALAR_NAMES[2:] + (_BINNED_SCALAR_NAMES if bins else ()):
-        if name not in ("threshold", "tp", "fp", "tn", "fn"):
-            out[name] = np.where(empty, nan, out[name])
-    return out
-
-
-def _binned_figures(sums, class_weight, bins):
-    cw0, cw1 = class_weight
-    positives = cw1 * sums["bin_weight"][:, :, 1]           # P_k  [R, K]
-    negatives = cw0 * sums["bin_weight"][:, :, 0]           # N_k
-    prob = cw0 * sums["bin_prob"][:, :, 0] + cw1 * sums["bin_prob"][:, :, 1]
-    rows = positives.shape[0]
-    zero = np.zeros((rows, 1))
-    total_p, total_n = positives.sum(axis=1), negatives.sum(axis=1)
-    nan = math.nan
-    out = {"bin_positives": positives, "bin_negatives": negatives, "bin_prob": prob}
-    # ROC AUC: a positive in bin k beats the negatives below it and ties (1/2)
-    # with those in bin k; the same-bin pairs are the only possible error
-    negatives_below = np.concatenate([zero, np.cumsum(negatives, axis=1)[:, :-1]], axis=1)
-    pairs = total_p * total_n
-    out["roc_auc"] = _ratio((positives * (negatives_below + 0.5 * negatives)).sum(axis=1), pairs, nan)
-    out["roc_auc_error_bound"] = _ratio(0.5 * (positives * negatives).sum(axis=1), pairs, nan)
-    # average precision: bins >= k predicted positive at threshold k / K
-    tp_at = np.cumsum(positives[:, ::-1], axis=1)[:, ::-1]   # bins >= k
-    fp_at = np.cumsum(negatives[:, ::-1], axis=1)[:, ::-1]
-    tp_above = np.concatenate([tp_at[:, 1:], zero], axis=1)  # bins > k
-    fp_above = np.concatenate([fp_at[:, 1:], zero], axis=1)
-    has_p = positives > 0
-    precision_k = _ratio(tp_at, tp_at + fp_at, 0.0)
-    high = _ratio(tp_at, tp_at + fp_above, 1.0)
-    low = _ratio(tp_above, tp_above + fp_at, 1.0)
-    ap = _ratio(np.where(has_p, positives * precision_k, 0.0).sum(axis=1), total_p, 0.0)
-    out["average_precision"] = ap
-    out["average_precision_error_bound"] = _ratio(
-        np.where(has_p, positives * (high - low), 0.0).sum(axis=1), total_p, 0.0)
-    bin_weight = positives + negatives
-    out["ece"] = _ratio(np.abs(prob - positives).sum(axis=1), bin_weight.sum(axis=1), nan)
-    # threshold table at the K + 1 edges
-    tp_t = np.concatenate([tp_at, zero], axis=1)
-    fp_t = np.concatenate([fp_at, zero], axis=1)
-    fn_t = np.concatenate([zero, np.cumsum(positives, axis=1)], axis=1)
-    tn_t = np.concatenate([zero, np.cumsum(negatives, axis=1)], axis=1)
-    total = (total_p + total_n)[:, None]
-    out["table"] = dict(
-        tp=tp_t, fp=fp_t, tn=tn_t, fn=fn_t,
-        precision=_ratio(tp_t, tp_t + fp_t, 0.0),
-        recall=_ratio(tp_t, tp_t + fn_t, 0.0),
-        f1=_ratio(2.0 * tp_t, (tp_t + fn_t) + (tp_t + fp_t), 0.0),
-        accuracy=_ratio(tp_t + tn_t, np.broadcast_to(total, tp_t.shape), nan),
-        fpr=_ratio(fp_t, fp_t + tn_t, nan),
-    )
-    return out
-
-
-def _evaluations(sums, class_weight, threshold, bins, group_values):
-    """Evaluation objects for each row of sums: rows = groups (in order), then overall."""
-    figures = _figures(sums, class_weight, threshold, bins)
-    edges = _read_only(np.arange(bins + 1) / bins) if bins else None
+        binned = _BinnedRows(table, class_weight, bins, [not row["weight_sum"] > 0 for row in rows])
+        for row, values in enumerate(rows):
+            values["bins"] = bins
+            values.update(dict.fromkeys(_DEFERRED_NAMES, _PendingBins(binned, row)))
     evaluations = []
-    for row in range(sums["count"].shape[0]):
-        values = {name: float(figures[name][row]) for name in _SCALAR_NAMES if name != "n"}
-        values["n"] = int(figures["n"][row])
-        if bins:
-            values.update({name: float(figures[name][row]) for name in _BINNED_SCALAR_NAMES})
-            positives, negatives = figures["bin_positives"][row], figures["bin_negatives"][row]
-            weight = positives + negatives
-            nonempty = np.flatnonzero(weight > 0)
-            table = figures["table"]
-            values.update(
-                bins=int(bins), bin_edges=edges,
-                bin_positives=_read_only(positives), bin_negatives=_read_only(negatives),
-                threshold_table=ThresholdTable(
-                    threshold=edges,
-                    **{name: _read_only(table[name][row]) for name in
-                       ("tp", "fp", "tn", "fn", "precision", "recall", "f1", "accuracy", "fpr")}),
-                reliability=ReliabilityCurve(
-                    bin=_read_only(nonempty),
-                    mean_predicted=_read_only(figures["bin_prob"][row][nonempty] / weight[nonempty]),
-                    observed_rate=_read_only(positives[nonempty] / weight[nonempty]),
-                    weight=_read_only(weight[nonempty])),
-            )
-        group = group_values[row] if row < len(group_values) else None
-        evaluations.append(Evaluation(**values, group=group))
+    for row, values in enumerate(rows):
+        values["group"] = group_values[row] if row < len(group_values) else None
+        evaluations.append(Evaluation._of(values))
     return evaluations
 
 
@@ -743,13 +896,24 @@ class Evaluator:
         self._grouped = None          # unknown until the first update
         self._values = []             # group value of each slot, in order of first sight
         self._slot_of = {}            # group value -> slot
-        self._sums = _zero_sums(0, self.bins)
+        self._table = np.zeros((0, _table_width(self.bins)))   # the sums, a row per slot
+
+    def __setstate__(self, state):
+        if "_sums" in state:
+            # pickled before the sums were kept as one table (a dict of arrays by
+            # name): the same sums, laid out in a table
+            sums = state.pop("_sums")
+            state["_table"] = np.zeros((len(sums["count"]), _table_width(state["bins"])))
+            for name, view in _named_sums(state["_table"], state["bins"]).items():
+                view[...] = sums[name]
+        self.__dict__.update(state)
 
     def _settings(self):
         return (self.from_logits, self.threshold, self.class_weight, self.eps, self.bins)
 
     def __repr__(self):
-        n = int(round(float(self._sums["count"].sum())))
+        count = _COLUMN["count"]
+        n = int(round(float(self._table[:, count:count + 2].sum())))
         groups = f", groups={len(self._values)}" if self._grouped else ""
         return (f"Evaluator(n={n}{groups}, from_logits={self.from_logits}, threshold={self.threshold}, "
                 f"class_weight={self.class_weight!r}, bins={self.bins})")
@@ -773,10 +937,13 @@ class Evaluator:
             for value in new:
                 self._slot_of[value] = len(self._values)
                 self._values.append(value)
-            grow = len(new)
-            for name, array in self._sums.items():
-                self._sums[name] = np.concatenate([array, np.zeros((grow,) + array.shape[1:])])
-        return np.array([self._slot_of[value] for value in values], dtype=np.int64)
+            grown = np.zeros((len(self._values), self._table.shape[1]))
+            grown[:len(self._table)] = self._table
+            self._table = grown
+        slots = [self._slot_of[value] for value in values]
+        if slots == list(range(len(self._values))):
+            return slice(None)  # every slot in order (always so without groups): no fancy indexing
+        return np.array(slots, dtype=np.int64)
 
     def update(self, y_true, y_pred, sample_weight=None, groups=None):
         """Add a chunk (inputs as :func:`evaluate`); returns the Evaluator.
@@ -798,19 +965,23 @@ class Evaluator:
         if self.pos_weight is not None:
             _, pos_weights = _as_weights(self.pos_weight, "pos_weight", dtype)
         group_array = _as_groups(groups) if grouped else None
-        shape = _broadcast_shape(
-            y_true=labels, y_pred=predictions, sample_weight=weights,
-            pos_weight=pos_weights if pos_weights is not None and pos_weights.ndim else None,
-            groups=group_array)
+        shape = predictions.shape
+        if labels.shape != shape or weights is not None or pos_weights is not None or grouped:
+            shape = _broadcast_shape(
+                y_true=labels, y_pred=predictions, sample_weight=weights,
+                pos_weight=pos_weights if pos_weights is not None and pos_weights.ndim else None,
+                groups=group_array)
 
         def flat(array):
+            if len(shape) == 1 and array.shape == shape:
+                return array  # the common case: already flat
             return np.broadcast_to(array, shape).reshape(-1)
 
         if grouped:
             values, codes = _code_groups(flat(group_array))
         else:
             values, codes = [None], None
-        sums = _raw_sums(
+        table = _sum_table(
             flat(labels), flat(predictions), None if weights is None else flat(weights),
             None if pos_weights is None else (pos_weights if pos_weights.ndim == 0 else flat(pos_weights)),
             from_logits=self.from_logits, eps=eps, threshold=self.threshold, codes=codes,
@@ -819,13 +990,12 @@ class Evaluator:
                    "pos_weight": self.pos_weight},
             shape=shape)
         self._grouped = grouped
-        self._add(values, sums)
+        self._add(values, table)
         return self
 
-    def _add(self, values, sums):
-        slots = self._slots(values)
-        for name in self._sums:
-            self._sums[name][slots] += sums[name]
+    def _add(self, values, table):
+        slots = self._slots(values)  # first: it may grow the table
+        self._table[slots] += table
 
     def merge(self, other):
         """Add another Evaluator's data into this one (in place); returns this Evaluator.
@@ -845,9 +1015,9 @@ class Evaluator:
             return self
         self._check_grouping(other._grouped)
         values = list(other._values)
-        sums = {name: array.copy() for name, array in other._sums.items()}
+        table = other._table.copy()
         self._grouped = other._grouped
-        self._add(values, sums)
+        self._add(values, table)
         return self
 
     def result(self):
@@ -856,17 +1026,17 @@ class Evaluator:
 
     def _result(self, stacklevel):
         if not self._grouped:
-            sums = self._sums if self._values else _zero_sums(1, self.bins)
+            # a copy: the report's deferred figures must not see later updates
+            table = self._table.copy() if self._values else np.zeros((1, self._table.shape[1]))
             values = []
         else:
             order = sorted(range(len(self._values)), key=self._values.__getitem__)
             values = [self._values[slot] for slot in order]
-            sums = {}
-            for name, array in self._sums.items():
-                by_value = array[order]
-                sums[name] = np.concatenate([by_value, by_value.sum(axis=0, keepdims=True)])
-        class_weight = _class_weight_pair(self.class_weight, sums["count"][-1])
-        evaluations = _evaluations(sums, class_weight, self.threshold, self.bins, values)
+            by_value = self._table[order]
+            table = np.concatenate([by_value, by_value.sum(axis=0, keepdims=True)])
+        count = _COLUMN["count"]
+        class_weight = _class_weight_pair(self.class_weight, table[-1, count:count + 2])
+        evaluations = _evaluations(table, class_weight, self.threshold, self.bins, values)
         overall = evaluations[-1]
         if values:
             object.__setattr__(overall, "groups",
