@@ -883,7 +883,8 @@ cdef inline void binary_terms(const Job* job, const int8_t* y, const floating* p
         above += is_above
         positives_above += positive & is_above
         if with_bins:
-            bin_of[j] = bin_index(prob, bins)
+            # where the element's count goes in its bin's row of the partials
+            bin_of[j] = N_SUMS + bin_index(prob, bins) * N_BIN_SUMS + y[j]
     counts[0] = positives
     counts[1] = above
     counts[2] = positives_above
@@ -908,7 +909,6 @@ cdef int evaluate_chunk_binary(const Job* job, const int8_t* y, const floating* 
     cdef const floating* probs = p
     cdef int bin_of[EVAL_CHUNK]
     cdef int32_t chunk_counts[3]
-    cdef double* row
     cdef int bad = 0
     cdef Py_ssize_t j
     if job.from_logits:
@@ -924,9 +924,8 @@ cdef int evaluate_chunk_binary(const Job* job, const int8_t* y, const floating* 
     if job.n_bins:
         binary_terms(job, y, probs, own_buffer, sums, chunk_counts, bin_of, n, True)
         for j in range(n):
-            row = partial + N_SUMS + bin_of[j] * N_BIN_SUMS
-            row[y[j]] += 1
-            row[2 + y[j]] += probs[j]
+            partial[bin_of[j]] += 1
+            partial[bin_of[j] + 2] += probs[j]
     else:
         binary_terms(job, y, probs, own_buffer, sums, chunk_counts, bin_of, n, False)
     for j in range(3):
