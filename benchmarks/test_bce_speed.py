@@ -18,6 +18,7 @@ import pytest
 import numpy as np
 
 from fastbce import _kernels, bench
+from _throughput import record_throughput
 
 THREADS = sorted({1, _kernels.max_threads()})
 IMPLS = ("fastbce",) + bench.PEERS
@@ -57,4 +58,4 @@ def test_speed(benchmark, data_cache, impl, op, kind, dtype, n, threads):
             pytest.skip(f"{impl} has no {op} for {kind}")
     benchmark.group = f"{op} {kind} {dtype} n={n:.0e} threads={threads}"
     benchmark(fn)
-    benchmark.extra_info["melem_per_s"] = n / benchmark.stats["min"] / 1e6
+    record_throughput(benchmark, n)

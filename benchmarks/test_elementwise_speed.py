@@ -21,6 +21,7 @@ import pytest
 
 import fastbce
 from fastbce import _kernels
+from _throughput import record_throughput
 
 THREADS = sorted({1, _kernels.max_threads()})
 SIZES = [1_000_000, 10_000_000]
@@ -96,7 +97,7 @@ def test_elementwise_speed(benchmark, data_cache, impl, name, dtype, size, threa
     benchmark.group = f"{name} {dtype} n={size:.0e} threads={threads}"
     result = benchmark(fn)
     assert result.dtype == x.dtype
-    benchmark.extra_info["melem_per_s"] = size / benchmark.stats["min"] / 1e6
+    record_throughput(benchmark, size)
 
 
 @pytest.mark.parametrize("threads", THREADS, ids=lambda t: f"threads={t}")
@@ -115,4 +116,4 @@ def test_grad_hess_speed(benchmark, data_cache, impl, case, dtype, size, threads
     benchmark.group = f"grad_hess {case} {dtype} n={size:.0e} threads={threads}"
     grad, hess = benchmark(fn)
     assert grad.dtype == hess.dtype == x.dtype
-    benchmark.extra_info["melem_per_s"] = size / benchmark.stats["min"] / 1e6
+    record_throughput(benchmark, size)

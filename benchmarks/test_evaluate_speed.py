@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 from fastbce import _kernels, bench
+from _throughput import record_throughput
 
 THREADS = sorted({1, _kernels.max_threads()})
 SIZES = [100_000, 10_000_000]
@@ -82,4 +83,4 @@ def test_evaluate_speed(benchmark, data_cache, impl, dtype, size, threads):
     if impl == "evaluate-groups=10":
         assert len(result.groups) == N_GROUPS
     if benchmark.stats is not None:  # None under --benchmark-disable
-        benchmark.extra_info["melem_per_s"] = size / benchmark.stats["min"] / 1e6
+        record_throughput(benchmark, size)

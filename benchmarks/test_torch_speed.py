@@ -19,6 +19,7 @@ import torch.nn.functional as F  # noqa: E402
 
 import fastbce.torch as ft  # noqa: E402
 from fastbce import _kernels  # noqa: E402
+from _throughput import record_throughput
 
 THREADS = sorted({1, _kernels.max_threads()})
 FUNCTIONS = {
@@ -77,4 +78,4 @@ def test_torch_speed(benchmark, data_cache, threads_set, impl, op, kind, dtype, 
 
     benchmark.group = f"{op} {kind} {dtype} n={n:.0e} threads={threads}"
     benchmark(run)
-    benchmark.extra_info["melem_per_s"] = n / benchmark.stats["min"] / 1e6
+    record_throughput(benchmark, n)
