@@ -185,6 +185,7 @@ def test_unweighted_binary_path_equals_the_general_one_bit_for_bit(from_logits, 
             p = np.log(p / (1 - p)).astype(dtype)  # (0 and 1: -inf and inf)
     soft = y.copy()
     soft[20000:20300] = rng.random(300)  # that chunk takes the general loops
+    codes = rng.integers(0, 5, n)
     for labels, rtol in ((y, 0), (soft, 1e-15)):
         for bins in (None, 7):
             sums = [_raw_sums(labels, p, weights, np.asarray(2.5), from_logits=from_logits, eps=1e-7,
@@ -193,6 +194,13 @@ def test_unweighted_binary_path_equals_the_general_one_bit_for_bit(from_logits, 
             for name in sums[0]:
                 if not (rtol and name == "below"):
                     np.testing.assert_allclose(sums[0][name], sums[1][name], rtol=rtol, atol=0, err_msg=name)
+            # with groups (the general loops, written for weights or not): the
+            # same sums per group, to the last bit, soft labels included
+            sums = [_raw_sums(labels, p, weights, np.asarray(2.5), from_logits=from_logits, eps=1e-7,
+                              threshold=0.3, codes=codes, n_groups=5, bins=bins, num_threads=2)
+                    for weights in (None, np.ones(n, dtype))]
+            for name in sums[0]:
+                np.testing.assert_array_equal(sums[0][name], sums[1][name], err_msg=f"groups: {name}")
 
 
 def test_raw_sums_names():
