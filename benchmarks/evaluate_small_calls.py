@@ -5,22 +5,17 @@ probabilities), beside fastbce.bce on the same data, and of grouped reports.
     python benchmarks/evaluate_small_calls.py [--big]   # --big: also n = 1e7
 """
 import sys
-import time
 
 import numpy as np
 
 import fastbce
 from fastbce import Evaluator, evaluate
+from _timing import best_time
 
 
 def best(fn, repeat):
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    fn()  # (a first call outside the timing)
+    return best_time(fn, repeat)
 
 
 def main():

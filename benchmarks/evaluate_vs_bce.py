@@ -7,20 +7,16 @@ Imbalanced 0/1 labels (uint8, 30% positives) with float32 probabilities
 with 10 groups; each case's time over bce's on the same predictions (logits
 cases over bce's on the logits). Interleaved rounds, best of 7.
 """
-import argparse
 import time
 
 import numpy as np
 
 import fastbce
+from _timing import size_and_threads
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=float, default=1e7)
-    parser.add_argument("--threads", default="1,2")
-    args = parser.parse_args()
-    n = int(args.n)
+    n, thread_counts = size_and_threads(__doc__.splitlines()[0])
     rng = np.random.default_rng(0)
     y = (rng.random(n) < 0.3).astype(np.uint8)
     p = np.clip(rng.beta(2, 5, n) + 0.3 * y, 0.001, 0.999).astype(np.float32)
@@ -28,7 +24,7 @@ def main():
     w = rng.random(n).astype(np.float32)
     groups = rng.integers(0, 10, n)
     print(f"n = {n:,}, float32, kernels: {fastbce._kernels.TARGET}; time over bce's (best of 7)")
-    for threads in (int(t) for t in args.threads.split(",")):
+    for threads in thread_counts:
         cases = {
             "bce probabilities": lambda: fastbce.bce(y, p, num_threads=threads),
             "bce logits": lambda: fastbce.bce(y, x, from_logits=True, num_threads=threads),

@@ -9,7 +9,6 @@ anyway). Best of several runs each; also checks that the two agree.
 Needs scikit-learn and threadpoolctl.
 """
 import argparse
-import time
 
 import numpy as np
 import sklearn
@@ -18,15 +17,7 @@ from threadpoolctl import threadpool_limits
 
 import fastbce
 import fastbce.metrics
-
-
-def best(function, repeat):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from _timing import best_time as best
 
 
 def main():

@@ -18,7 +18,7 @@ import pytest
 import numpy as np
 
 from fastbce import _kernels, bench
-from _throughput import record_throughput
+from _timing import record_throughput
 
 THREADS = sorted({1, _kernels.max_threads()})
 IMPLS = ("fastbce",) + bench.PEERS

@@ -21,7 +21,7 @@ import pytest
 
 import fastbce
 from fastbce import _kernels
-from _throughput import record_throughput
+from _timing import record_throughput
 
 THREADS = sorted({1, _kernels.max_threads()})
 SIZES = [1_000_000, 10_000_000]

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 from fastbce import _kernels, bench
-from _throughput import record_throughput
+from _timing import record_throughput
 
 THREADS = sorted({1, _kernels.max_threads()})
 SIZES = [100_000, 10_000_000]

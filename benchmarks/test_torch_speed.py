@@ -19,7 +19,7 @@ import torch.nn.functional as F  # noqa: E402
 
 import fastbce.torch as ft  # noqa: E402
 from fastbce import _kernels  # noqa: E402
-from _throughput import record_throughput
+from _timing import record_throughput
 
 THREADS = sorted({1, _kernels.max_threads()})
 FUNCTIONS = {

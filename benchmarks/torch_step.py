@@ -8,23 +8,13 @@ fastbce time, best of several rounds) for the logits and the probabilities
 losses, float32, 0/1 targets. torch.compile's compile time is left out (two
 warm-up steps). Needs PyTorch and a C++ compiler (Inductor).
 """
-import argparse
-import time
 import warnings
 
 import torch
 import torch.nn.functional as F
 
 import fastbce.torch as ft
-
-
-def best(fn, rounds):
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from _timing import best_time as best, size_and_threads
 
 
 def step(loss_fn, inputs, target):
@@ -35,11 +25,7 @@ def step(loss_fn, inputs, target):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=float, default=1e7)
-    parser.add_argument("--threads", default="1,2")
-    args = parser.parse_args()
-    n = int(args.n)
+    n, thread_counts = size_and_threads(__doc__.splitlines()[0])
     generator = torch.Generator().manual_seed(0)
     logits = torch.randn(n, generator=generator)
     target = (torch.rand(n, generator=generator) < 0.5).float()
@@ -50,7 +36,7 @@ def main():
     compiled = {name: torch.compile(eager) for name, _, _, eager in cases}
     print(f"forward + backward, n = {n:,}, float32, torch {torch.__version__}; "
           "ratio = peer time / fastbce.torch time")
-    for threads in (int(t) for t in args.threads.split(",")):
+    for threads in thread_counts:
         torch.set_num_threads(threads)
         for name, inputs, fast, eager in cases:
             for _ in range(2):  # compile (and warm up) outside the timing
