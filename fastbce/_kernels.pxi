@@ -856,6 +856,41 @@ cdef int evaluate_chunk_general(const Job* job, const label_t* y, const floating
     return evaluate_chunk(job, y, p, w, pw, sums, bin_of, n)
 
 
+cdef inline void add_class_parts(const floating* probs, const floating* labels, Py_ssize_t n,
+                                 floating* wide) noexcept nogil:
+    # The Brier and probability terms of 0/1 labels, split by class, added
+    # to their wide lanes (wide + k * WIDE, k = 0..3 for SUM_BRIER ..
+    # SUM_PROB + 1, add_to_wide_lanes's order): p^2 - p^2 y is p^2 or 0,
+    # (1 - p)^2 y is (1 - p)^2 or 0, exactly (p is a probability, finite).
+    # Made here, not stored by the terms loop: four stores an element fewer.
+    cdef floating one = 1
+    cdef floating prob, label, square, other
+    cdef Py_ssize_t i = 0, k, run
+    while i < n:
+        run = min(<Py_ssize_t> WIDE, n - i)
+        if run == WIDE:  # (a constant trip count: one vector per sum)
+            for k in range(WIDE):
+                prob = probs[i + k]
+                label = labels[i + k]
+                square = prob * prob
+                other = (one - prob) * (one - prob)
+                wide[k] += square - square * label
+                wide[WIDE + k] += other * label
+                wide[2 * WIDE + k] += prob - prob * label
+                wide[3 * WIDE + k] += prob * label
+        else:
+            for k in range(run):
+                prob = probs[i + k]
+                label = labels[i + k]
+                square = prob * prob
+                other = (one - prob) * (one - prob)
+                wide[k] += square - square * label
+                wide[WIDE + k] += other * label
+                wide[2 * WIDE + k] += prob - prob * label
+                wide[3 * WIDE + k] += prob * label
+        i += WIDE
+
+
 cdef inline void binary_terms(const Job* job, const int8_t* y, const floating* probs,
                               const floating* own, floating* sums, int32_t* counts, int* bin_of,
                               Py_ssize_t n, bint with_bins) noexcept nogil:
@@ -875,10 +910,7 @@ cdef inline void binary_terms(const Job* job, const int8_t* y, const floating* p
         is_above = prob >= threshold
         sums[SUM_LOSS * EVAL_CHUNK + j] = zero if positive else own[j]
         sums[(SUM_LOSS + 1) * EVAL_CHUNK + j] = times_or_zero(pos_weight, own[j]) if positive else zero
-        sums[SUM_BRIER * EVAL_CHUNK + j] = zero if positive else prob * prob
-        sums[(SUM_BRIER + 1) * EVAL_CHUNK + j] = (one - prob) * (one - prob) if positive else zero
-        sums[SUM_PROB * EVAL_CHUNK + j] = zero if positive else prob
-        sums[(SUM_PROB + 1) * EVAL_CHUNK + j] = prob if positive else zero
+        sums[SUM_BRIER * EVAL_CHUNK + j] = <floating> y[j]  # (the label, for add_class_parts)
         positives += y[j]
         above += is_above
         positives_above += positive & is_above
@@ -891,7 +923,7 @@ cdef inline void binary_terms(const Job* job, const int8_t* y, const floating* p
 
 
 cdef int evaluate_chunk_binary(const Job* job, const int8_t* y, const floating* p, floating* sums,
-                               int64_t* counts, double* partial, Py_ssize_t n) noexcept nogil:
+                               floating* wide, int64_t* counts, double* partial, Py_ssize_t n) noexcept nogil:
     """evaluate_chunk for the common case: 0/1 labels, no sample weights,
     no groups, pos_weight a scalar. Only the loss, Brier and probability
     sums go to sums (as evaluate_chunk writes them); the weights and
@@ -900,7 +932,8 @@ cdef int evaluate_chunk_binary(const Job* job, const int8_t* y, const floating* 
     threshold, counts[2] += positives above it. With bins, each element's
     count and probability go straight into its bin's row of partial. The
     same values as evaluate_chunk's, in three loops that each vectorize
-    without spilling: the logs, the terms, the bins."""
+    without spilling: the logs, the terms, the bins; the Brier and
+    probability sums are made in their reduction (add_class_parts)."""
     cdef floating one = 1
     cdef floating eps = <floating> job.eps
     cdef floating prob_buffer[EVAL_CHUNK]
@@ -928,6 +961,7 @@ cdef int evaluate_chunk_binary(const Job* job, const int8_t* y, const floating* 
             partial[bin_of[j] + 2] += probs[j]
     else:
         binary_terms(job, y, probs, own_buffer, sums, chunk_counts, bin_of, n, False)
+    add_class_parts(probs, &sums[SUM_BRIER * EVAL_CHUNK], n, &wide[SUM_BRIER * WIDE])
     for j in range(3):
         counts[j] += chunk_counts[j]
     return bad
@@ -991,9 +1025,10 @@ cdef int evaluate_block(const Job* job, floating* float_kind,
         if grouped:
             codes = load_codes(&job.codes, cols, chunk, n, code_buffer)
         if plain and integer_y != NULL:
-            bad |= evaluate_chunk_binary(job, integer_y, p, sums, counts, partial, n)
-            for k in range(SUM_LOSS, SUM_ABOVE):
+            bad |= evaluate_chunk_binary(job, integer_y, p, sums, wide, counts, partial, n)
+            for k in range(SUM_LOSS, SUM_BRIER):
                 add_to_wide_lanes(&sums[k * EVAL_CHUNK], n, &wide[k * WIDE])
+            for k in range(SUM_LOSS, SUM_ABOVE):
                 flush_wide_lanes(&wide[k * WIDE], &lanes[k * LANES])
             binary_elements += n
             chunk += n
