@@ -810,12 +810,14 @@ cdef inline int bin_index(floating prob, floating bins) noexcept nogil:
     return <int> (scaled if scaled > zero else zero)
 
 
-cdef inline int evaluate_chunk(const Job* job, const label_t* y, const floating* p,
-                               const floating* w, const floating* pw,
-                               floating* sums, int* bin_of, Py_ssize_t n) noexcept nogil:
+cdef int evaluate_chunk_general(const Job* job, const label_t* y, const floating* p,
+                                const floating* w, const floating* pw,
+                                floating* sums, int* bin_of, Py_ssize_t n) noexcept nogil:
     """The per-element terms of the report's sums for n contiguous elements
     (see store_terms); nonzero if any input is invalid. One branch-free loop
-    per input kind, so that each vectorizes."""
+    per input kind, so that each vectorizes. A function of its own (as
+    bce_chunk_weighted): inlined into evaluate_block beside the other loops,
+    it ran at 0.81x on AVX2."""
     cdef floating one = 1
     cdef floating eps = <floating> job.eps
     cdef floating threshold = <floating> job.threshold
@@ -848,14 +850,6 @@ cdef inline int evaluate_chunk(const Job* job, const label_t* y, const floating*
     return bad
 
 
-cdef int evaluate_chunk_general(const Job* job, const label_t* y, const floating* p,
-                                const floating* w, const floating* pw,
-                                floating* sums, int* bin_of, Py_ssize_t n) noexcept nogil:
-    # evaluate_chunk as a function of its own (as bce_chunk_weighted): inlined
-    # into evaluate_block beside the other loops, it ran at 0.81x on AVX2
-    return evaluate_chunk(job, y, p, w, pw, sums, bin_of, n)
-
-
 cdef inline void add_class_parts(const floating* probs, const floating* labels, Py_ssize_t n,
                                  floating* wide) noexcept nogil:
     # The Brier and probability terms of 0/1 labels, split by class, added
@@ -863,32 +857,24 @@ cdef inline void add_class_parts(const floating* probs, const floating* labels, 
     # SUM_PROB + 1, add_to_wide_lanes's order): p^2 - p^2 y is p^2 or 0,
     # (1 - p)^2 y is (1 - p)^2 or 0, exactly (p is a probability, finite).
     # Made here, not stored by the terms loop: four stores an element fewer.
-    cdef floating one = 1
-    cdef floating prob, label, square, other
-    cdef Py_ssize_t i = 0, k, run
-    while i < n:
-        run = min(<Py_ssize_t> WIDE, n - i)
-        if run == WIDE:  # (a constant trip count: one vector per sum)
-            for k in range(WIDE):
-                prob = probs[i + k]
-                label = labels[i + k]
-                square = prob * prob
-                other = (one - prob) * (one - prob)
-                wide[k] += square - square * label
-                wide[WIDE + k] += other * label
-                wide[2 * WIDE + k] += prob - prob * label
-                wide[3 * WIDE + k] += prob * label
-        else:
-            for k in range(run):
-                prob = probs[i + k]
-                label = labels[i + k]
-                square = prob * prob
-                other = (one - prob) * (one - prob)
-                wide[k] += square - square * label
-                wide[WIDE + k] += other * label
-                wide[2 * WIDE + k] += prob - prob * label
-                wide[3 * WIDE + k] += prob * label
+    cdef Py_ssize_t i = 0, k
+    while i + WIDE <= n:  # (a constant trip count: one vector per sum)
+        for k in range(WIDE):
+            add_class_part(probs[i + k], labels[i + k], wide, k)
         i += WIDE
+    for k in range(n - i):
+        add_class_part(probs[i + k], labels[i + k], wide, k)
+
+
+cdef inline void add_class_part(floating prob, floating label, floating* wide, Py_ssize_t k) noexcept nogil:
+    # one element's four terms of add_class_parts, into lane k
+    cdef floating one = 1
+    cdef floating square = prob * prob
+    cdef floating other = (one - prob) * (one - prob)
+    wide[k] += square - square * label
+    wide[WIDE + k] += other * label
+    wide[2 * WIDE + k] += prob - prob * label
+    wide[3 * WIDE + k] += prob * label
 
 
 cdef inline void binary_terms(const Job* job, const int8_t* y, const floating* probs,
@@ -910,7 +896,9 @@ cdef inline void binary_terms(const Job* job, const int8_t* y, const floating* p
         is_above = prob >= threshold
         sums[SUM_LOSS * EVAL_CHUNK + j] = zero if positive else own[j]
         sums[(SUM_LOSS + 1) * EVAL_CHUNK + j] = times_or_zero(pos_weight, own[j]) if positive else zero
-        sums[SUM_BRIER * EVAL_CHUNK + j] = <floating> y[j]  # (the label, for add_class_parts)
+        # the label for add_class_parts, in the Brier sum's free slot (a
+        # buffer of its own cost 3% with bins on AVX-512)
+        sums[SUM_BRIER * EVAL_CHUNK + j] = <floating> y[j]
         positives += y[j]
         above += is_above
         positives_above += positive & is_above
@@ -924,14 +912,14 @@ cdef inline void binary_terms(const Job* job, const int8_t* y, const floating* p
 
 cdef int evaluate_chunk_binary(const Job* job, const int8_t* y, const floating* p, floating* sums,
                                floating* wide, int64_t* counts, double* partial, Py_ssize_t n) noexcept nogil:
-    """evaluate_chunk for the common case: 0/1 labels, no sample weights,
+    """evaluate_chunk_general for the common case: 0/1 labels, no sample weights,
     no groups, pos_weight a scalar. Only the loss, Brier and probability
-    sums go to sums (as evaluate_chunk writes them); the weights and
+    sums go to sums (as evaluate_chunk_general writes them); the weights and
     above-threshold sums are counts of 0/1 values, added up exactly as
     integers: counts[0] += positives, counts[1] += elements above the
     threshold, counts[2] += positives above it. With bins, each element's
     count and probability go straight into its bin's row of partial. The
-    same values as evaluate_chunk's, in three loops that each vectorize
+    same values as evaluate_chunk_general's, in three loops that each vectorize
     without spilling: the logs, the terms, the bins; the Brier and
     probability sums are made in their reduction (add_class_parts)."""
     cdef floating one = 1
