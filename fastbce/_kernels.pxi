@@ -850,86 +850,70 @@ cdef int evaluate_chunk_general(const Job* job, const label_t* y, const floating
     return bad
 
 
-cdef inline void add_class_parts(const floating* probs, const floating* labels, Py_ssize_t n,
-                                 floating* wide) noexcept nogil:
-    # The Brier and probability terms of 0/1 labels, split by class, added
-    # to their wide lanes (wide + k * WIDE, k = 0..3 for SUM_BRIER ..
-    # SUM_PROB + 1, add_to_wide_lanes's order): p^2 - p^2 y is p^2 or 0,
-    # (1 - p)^2 y is (1 - p)^2 or 0, exactly (p is a probability, finite).
-    # Made here, not stored by the terms loop: four stores an element fewer.
+cdef inline void add_binary_sums(const Job* job, const floating* labels, const floating* probs, const floating* own,
+                                 Py_ssize_t n, floating* wide) noexcept nogil:
+    # evaluate_chunk_binary's sums, made in their wide lanes straight from
+    # the labels, the probabilities and each element's own-class loss: the
+    # loss, Brier and probability sums split by class, and the positives and
+    # the elements above the threshold of each class, as 0/1 values (exact:
+    # a lane adds at most EVAL_CHUNK / WIDE of them). No term is stored.
+    cdef floating threshold = <floating> job.threshold
+    cdef floating pos_weight = <floating> job.pos_weight_value
+    # lanes of their own, which nothing else can alias: they stay in
+    # registers (through wide, they were loaded and stored each step)
+    cdef floating local[N_SUMS * WIDE]
     cdef Py_ssize_t i = 0, k
+    for k in range((SUM_WEIGHT + 1) * WIDE, SUM_BELOW * WIDE):
+        local[k] = 0
     while i + WIDE <= n:  # (a constant trip count: one vector per sum)
         for k in range(WIDE):
-            add_class_part(probs[i + k], labels[i + k], wide, k)
+            add_binary_terms(labels[i + k], probs[i + k], own[i + k], threshold, pos_weight, local, k)
         i += WIDE
     for k in range(n - i):
-        add_class_part(probs[i + k], labels[i + k], wide, k)
+        add_binary_terms(labels[i + k], probs[i + k], own[i + k], threshold, pos_weight, local, k)
+    for k in range((SUM_WEIGHT + 1) * WIDE, SUM_BELOW * WIDE):
+        wide[k] += local[k]
 
 
-cdef inline void add_class_part(floating prob, floating label, floating* wide, Py_ssize_t k) noexcept nogil:
-    # one element's four terms of add_class_parts, into lane k
-    cdef floating one = 1
+cdef inline void add_binary_terms(floating label, floating prob, floating own, floating threshold,
+                                  floating pos_weight, floating* wide, Py_ssize_t k) noexcept nogil:
+    # one element's terms of add_binary_sums, into lane k of each sum: the
+    # products by the 0/1 label are exact selects (p is a probability,
+    # finite); the loss, possibly inf, is selected
+    cdef floating one = 1, zero = 0
     cdef floating square = prob * prob
     cdef floating other = (one - prob) * (one - prob)
-    wide[k] += square - square * label
-    wide[WIDE + k] += other * label
-    wide[2 * WIDE + k] += prob - prob * label
-    wide[3 * WIDE + k] += prob * label
+    cdef floating above = one if prob >= threshold else zero
+    cdef floating above_positive = above * label
+    wide[(SUM_WEIGHT + 1) * WIDE + k] += label
+    wide[SUM_LOSS * WIDE + k] += zero if label != zero else own
+    wide[(SUM_LOSS + 1) * WIDE + k] += times_or_zero(pos_weight, own) if label != zero else zero
+    wide[SUM_BRIER * WIDE + k] += square - square * label
+    wide[(SUM_BRIER + 1) * WIDE + k] += other * label
+    wide[SUM_PROB * WIDE + k] += prob - prob * label
+    wide[(SUM_PROB + 1) * WIDE + k] += prob * label
+    wide[SUM_ABOVE * WIDE + k] += above - above_positive
+    wide[(SUM_ABOVE + 1) * WIDE + k] += above_positive
 
 
-cdef inline void binary_terms(const Job* job, const int8_t* y, const floating* probs,
-                              const floating* own, floating* sums, int32_t* counts, int* bin_of,
-                              Py_ssize_t n, bint with_bins) noexcept nogil:
-    # the sums' terms of evaluate_chunk_binary (see there), from the
-    # probabilities and each element's loss of its own class
-    cdef floating one = 1, zero = 0
-    cdef floating threshold = <floating> job.threshold
-    cdef floating bins = <floating> job.n_bins
-    cdef floating pos_weight = <floating> job.pos_weight_value
-    cdef floating prob
-    cdef int32_t positives = 0, above = 0, positives_above = 0  # (at most EVAL_CHUNK)
-    cdef bint positive, is_above
-    cdef Py_ssize_t j
-    for j in range(n):
-        positive = y[j] != 0
-        prob = probs[j]
-        is_above = prob >= threshold
-        sums[SUM_LOSS * EVAL_CHUNK + j] = zero if positive else own[j]
-        sums[(SUM_LOSS + 1) * EVAL_CHUNK + j] = times_or_zero(pos_weight, own[j]) if positive else zero
-        # the label for add_class_parts, in the Brier sum's free slot (a
-        # buffer of its own cost 3% with bins on AVX-512)
-        sums[SUM_BRIER * EVAL_CHUNK + j] = <floating> y[j]
-        positives += y[j]
-        above += is_above
-        positives_above += positive & is_above
-        if with_bins:
-            # where the element's count goes in its bin's row of the partials
-            bin_of[j] = N_SUMS + bin_index(prob, bins) * N_BIN_SUMS + y[j]
-    counts[0] = positives
-    counts[1] = above
-    counts[2] = positives_above
-
-
-cdef int evaluate_chunk_binary(const Job* job, const int8_t* y, const floating* p, floating* sums,
-                               floating* wide, int64_t* counts, double* partial, Py_ssize_t n) noexcept nogil:
-    """evaluate_chunk_general for the common case: 0/1 labels, no sample weights,
-    no groups, pos_weight a scalar. Only the loss, Brier and probability
-    sums go to sums (as evaluate_chunk_general writes them); the weights and
-    above-threshold sums are counts of 0/1 values, added up exactly as
-    integers: counts[0] += positives, counts[1] += elements above the
-    threshold, counts[2] += positives above it. With bins, each element's
-    count and probability go straight into its bin's row of partial. The
-    same values as evaluate_chunk_general's, in three loops that each vectorize
-    without spilling: the logs, the terms, the bins; the Brier and
-    probability sums are made in their reduction (add_class_parts)."""
+cdef int evaluate_chunk_binary(const Job* job, const int8_t* y, const floating* p,
+                               floating* wide, double* partial, Py_ssize_t n) noexcept nogil:
+    """evaluate_chunk_general for the common case: 0/1 labels, no sample
+    weights, no groups, pos_weight a scalar. The sums go to their wide lanes
+    (add_binary_sums), without the counts and below-threshold sums, which
+    evaluate_block derives; with bins, each element's count and probability
+    go straight into its bin's row of partial. The same values as
+    evaluate_chunk_general's, in loops that each vectorize without
+    spilling: the logs, the sums, the bins."""
     cdef floating one = 1
     cdef floating eps = <floating> job.eps
+    cdef floating bins = <floating> job.n_bins
     cdef floating prob_buffer[EVAL_CHUNK]
     cdef floating own_buffer[EVAL_CHUNK]
+    cdef floating label_buffer[EVAL_CHUNK]
     cdef floating neg_log_p, neg_log_not_p
     cdef const floating* probs = p
     cdef int bin_of[EVAL_CHUNK]
-    cdef int32_t chunk_counts[3]
     cdef int bad = 0
     cdef Py_ssize_t j
     if job.from_logits:
@@ -942,16 +926,18 @@ cdef int evaluate_chunk_binary(const Job* job, const int8_t* y, const floating* 
         for j in range(n):
             bad |= invalid_inputs(<floating> y[j], p[j], one, one, False)
             own_buffer[j] = loss_probability_binary(<floating> y[j], clip_probability(p[j], eps), one, one)
+    # (the sums' loop reads the labels in the compute type: with int8
+    # labels beside, GCC vectorized it with 8-byte vectors)
+    for j in range(n):
+        label_buffer[j] = <floating> y[j]
+    add_binary_sums(job, label_buffer, probs, own_buffer, n, wide)
     if job.n_bins:
-        binary_terms(job, y, probs, own_buffer, sums, chunk_counts, bin_of, n, True)
+        # where the element's count goes in its bin's row of the partials
+        for j in range(n):
+            bin_of[j] = N_SUMS + bin_index(probs[j], bins) * N_BIN_SUMS + y[j]
         for j in range(n):
             partial[bin_of[j]] += 1
             partial[bin_of[j] + 2] += probs[j]
-    else:
-        binary_terms(job, y, probs, own_buffer, sums, chunk_counts, bin_of, n, False)
-    add_class_parts(probs, &sums[SUM_BRIER * EVAL_CHUNK], n, &wide[SUM_BRIER * WIDE])
-    for j in range(3):
-        counts[j] += chunk_counts[j]
     return bad
 
 
@@ -977,16 +963,12 @@ cdef int evaluate_block(const Job* job, floating* float_kind,
     cdef const int64_t* codes = NULL
     cdef double* row
     cdef double* bin_row
-    cdef Py_ssize_t chunk, n, j, k, cols = job.cols
+    cdef Py_ssize_t chunk, n, j, k, negatives, cols = job.cols
     cdef bint has_weight = job.sample_weight.data != NULL
     cdef bint has_pos_weight_array = job.pos_weight.data != NULL
     cdef bint grouped = job.codes.data != NULL
     cdef bint plain = not has_weight and not has_pos_weight_array and not grouped
-    # evaluate_chunk_binary's counts: positives, above the threshold, both
-    cdef int64_t counts[3]
-    cdef Py_ssize_t binary_elements = 0
     cdef int bad = 0
-    counts[0] = counts[1] = counts[2] = 0
     for k in range(N_SUMS * LANES):
         lanes[k] = 0
     for k in range(N_SUMS * WIDE):
@@ -1013,12 +995,14 @@ cdef int evaluate_block(const Job* job, floating* float_kind,
         if grouped:
             codes = load_codes(&job.codes, cols, chunk, n, code_buffer)
         if plain and integer_y != NULL:
-            bad |= evaluate_chunk_binary(job, integer_y, p, sums, wide, counts, partial, n)
-            for k in range(SUM_LOSS, SUM_BRIER):
-                add_to_wide_lanes(&sums[k * EVAL_CHUNK], n, &wide[k * WIDE])
-            for k in range(SUM_LOSS, SUM_ABOVE):
+            bad |= evaluate_chunk_binary(job, integer_y, p, wide, partial, n)
+            # the negatives: the elements less the positives (exact)
+            negatives = n
+            for k in range(WIDE):
+                negatives -= <Py_ssize_t> wide[(SUM_WEIGHT + 1) * WIDE + k]
+            wide[SUM_WEIGHT * WIDE] += <floating> negatives
+            for k in range(SUM_WEIGHT, SUM_BELOW):
                 flush_wide_lanes(&wide[k * WIDE], &lanes[k * LANES])
-            binary_elements += n
             chunk += n
             continue
         if integer_y != NULL:
@@ -1051,11 +1035,6 @@ cdef int evaluate_block(const Job* job, floating* float_kind,
         for k in range(N_SUMS):
             partial[k] = sum_lanes(&lanes[k * LANES])
         if not has_weight:
-            # (the counts of evaluate_chunk_binary's chunks, exact)
-            partial[SUM_WEIGHT] += <double> (binary_elements - counts[0])
-            partial[SUM_WEIGHT + 1] += <double> counts[0]
-            partial[SUM_ABOVE] += <double> (counts[1] - counts[2])
-            partial[SUM_ABOVE + 1] += <double> counts[2]
             for k in range(2):
                 partial[SUM_COUNT + k] = partial[SUM_WEIGHT + k]
                 partial[SUM_BELOW + k] = partial[SUM_WEIGHT + k] - partial[SUM_ABOVE + k]
