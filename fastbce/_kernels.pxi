@@ -32,7 +32,7 @@ from fastbce._math cimport (
     loss_probability_binary, grad_probability_binary,
     loss_logit, grad_logit, loss_and_grad_logit, invalid_label, invalid_probability, invalid_logit,
     invalid_sample_weight, invalid_pos_weight, times_or_zero, sigmoid_, softplus_, log_sigmoid_,
-    grad_hess_logit, logit_parts, probability_parts,
+    grad_hess_logit, logit_parts, probability_parts, abs_,
 )
 
 cnp.import_array()
@@ -526,6 +526,16 @@ cdef inline int invalid_inputs(floating label, floating prediction, floating w, 
             | invalid_sample_weight(w) | invalid_pos_weight(pw))
 
 
+cdef inline int invalid_inputs_within(floating label, floating prediction, floating w, floating pw,
+                                      bint from_logits, floating low, floating high) noexcept nogil:
+    # invalid_inputs with the job's valid range of the predictions (job.low,
+    # job.high; for logits symmetric, |x| <= high): the same comparisons, so
+    # narrower limits cost the loops nothing
+    return (invalid_label(label)
+            | ((not (abs_(prediction) <= high)) if from_logits else (not (prediction >= low and prediction <= high)))
+            | invalid_sample_weight(w) | invalid_pos_weight(pw))
+
+
 cdef inline bint labels_are_binary(const label_t* y, Py_ssize_t n) noexcept nogil:
     cdef int binary = 1
     cdef Py_ssize_t j
@@ -551,6 +561,7 @@ cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
     cdef floating keep = <floating> job.keep
     cdef floating half_smoothing = <floating> job.half_smoothing
     cdef floating scale = <floating> job.grad_scale
+    cdef floating low = <floating> job.low, high = <floating> job.high
     cdef floating label, prob, weight, positive_weight, unscaled_grad, unscaled_hess
     cdef int bad = 0
     cdef Py_ssize_t j
@@ -560,7 +571,7 @@ cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
                 label = <floating> y[j]
                 weight = one if plain else w[j]
                 positive_weight = one if plain else pw[j]
-                bad |= invalid_inputs(label, p[j], weight, positive_weight, True)
+                bad |= invalid_inputs_within(label, p[j], weight, positive_weight, True, low, high)
                 label = label if plain else smooth_label(label, keep, half_smoothing)
                 grad[j] = scale * grad_hess_logit(label, p[j], weight, positive_weight, &unscaled_hess)
                 hess[j] = scale * unscaled_hess
@@ -569,7 +580,7 @@ cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
                 label = <floating> y[j]
                 weight = one if plain else w[j]
                 positive_weight = one if plain else pw[j]
-                bad |= invalid_inputs(label, p[j], weight, positive_weight, True)
+                bad |= invalid_inputs_within(label, p[j], weight, positive_weight, True, low, high)
                 label = label if plain else smooth_label(label, keep, half_smoothing)
                 loss[j] = loss_logit(label, p[j], weight, positive_weight)
         elif loss == NULL:
@@ -577,7 +588,7 @@ cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
                 label = <floating> y[j]
                 weight = one if plain else w[j]
                 positive_weight = one if plain else pw[j]
-                bad |= invalid_inputs(label, p[j], weight, positive_weight, True)
+                bad |= invalid_inputs_within(label, p[j], weight, positive_weight, True, low, high)
                 label = label if plain else smooth_label(label, keep, half_smoothing)
                 grad[j] = scale * grad_logit(label, p[j], weight, positive_weight)
         else:
@@ -585,7 +596,7 @@ cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
                 label = <floating> y[j]
                 weight = one if plain else w[j]
                 positive_weight = one if plain else pw[j]
-                bad |= invalid_inputs(label, p[j], weight, positive_weight, True)
+                bad |= invalid_inputs_within(label, p[j], weight, positive_weight, True, low, high)
                 label = label if plain else smooth_label(label, keep, half_smoothing)
                 loss[j] = loss_and_grad_logit(label, p[j], weight, positive_weight, &unscaled_grad)
                 grad[j] = scale * unscaled_grad
@@ -596,21 +607,21 @@ cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
                 label = <floating> y[j]
                 weight = one if plain else w[j]
                 positive_weight = one if plain else pw[j]
-                bad |= invalid_inputs(label, p[j], weight, positive_weight, False)
+                bad |= invalid_inputs_within(label, p[j], weight, positive_weight, False, low, high)
                 loss[j] = loss_probability_binary(label, clip_probability(p[j], eps), weight, positive_weight)
         elif loss == NULL:
             for j in range(n):
                 label = <floating> y[j]
                 weight = one if plain else w[j]
                 positive_weight = one if plain else pw[j]
-                bad |= invalid_inputs(label, p[j], weight, positive_weight, False)
+                bad |= invalid_inputs_within(label, p[j], weight, positive_weight, False, low, high)
                 grad[j] = scale * grad_probability_binary(label, clip_probability(p[j], eps), weight, positive_weight)
         else:
             for j in range(n):
                 label = <floating> y[j]
                 weight = one if plain else w[j]
                 positive_weight = one if plain else pw[j]
-                bad |= invalid_inputs(label, p[j], weight, positive_weight, False)
+                bad |= invalid_inputs_within(label, p[j], weight, positive_weight, False, low, high)
                 prob = clip_probability(p[j], eps)
                 loss[j] = loss_probability_binary(label, prob, weight, positive_weight)
                 grad[j] = scale * grad_probability_binary(label, prob, weight, positive_weight)
@@ -620,7 +631,7 @@ cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
                 label = <floating> y[j]
                 weight = one if plain else w[j]
                 positive_weight = one if plain else pw[j]
-                bad |= invalid_inputs(label, p[j], weight, positive_weight, False)
+                bad |= invalid_inputs_within(label, p[j], weight, positive_weight, False, low, high)
                 label = label if plain else smooth_label(label, keep, half_smoothing)
                 loss[j] = loss_probability(label, clip_probability(p[j], eps), weight, positive_weight)
         elif loss == NULL:
@@ -628,7 +639,7 @@ cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
                 label = <floating> y[j]
                 weight = one if plain else w[j]
                 positive_weight = one if plain else pw[j]
-                bad |= invalid_inputs(label, p[j], weight, positive_weight, False)
+                bad |= invalid_inputs_within(label, p[j], weight, positive_weight, False, low, high)
                 label = label if plain else smooth_label(label, keep, half_smoothing)
                 grad[j] = scale * grad_probability(label, clip_probability(p[j], eps), weight, positive_weight)
         else:
@@ -636,7 +647,7 @@ cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
                 label = <floating> y[j]
                 weight = one if plain else w[j]
                 positive_weight = one if plain else pw[j]
-                bad |= invalid_inputs(label, p[j], weight, positive_weight, False)
+                bad |= invalid_inputs_within(label, p[j], weight, positive_weight, False, low, high)
                 label = label if plain else smooth_label(label, keep, half_smoothing)
                 prob = clip_probability(p[j], eps)
                 loss[j] = loss_probability(label, prob, weight, positive_weight)
@@ -744,9 +755,9 @@ cdef int bce_block(const Job* job, floating* float_kind, Py_ssize_t start, Py_ss
         else:
             bad |= bce_chunk_weighted(job, y, p, w, pw, loss, grad, hess, n)
         if job.limited:
-            # after the math loop, which brought the chunk into cache (first,
-            # this loop would take the memory latency: 20% of a pass)
-            bad |= outside(p, n, <floating> job.low, <floating> job.high)
+            # (the predictions' limits are checked by the math loops) after
+            # the math loop, which brought the chunk into cache (first, this
+            # loop would take the memory latency: 20% of a pass)
             if has_weight:
                 bad |= outside(w, n, 0, <floating> job.weight_high)
             if has_pos_weight_array:
@@ -1258,6 +1269,14 @@ cdef int set_limits(Job* job, limits) except -1:
     if limits is not None:
         job.limited = True
         job.low, job.high, job.weight_high = limits
+        if job.from_logits and job.low != -job.high:
+            raise ValueError(f"limits for logits must be symmetric, not {limits}")
+        if not job.from_logits:
+            job.low, job.high = max(job.low, 0.0), min(job.high, 1.0)
+    elif job.from_logits:
+        job.low, job.high = -INFINITY, INFINITY
+    else:
+        job.low, job.high = 0, 1
     return 0
 
 
