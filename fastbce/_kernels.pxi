@@ -931,20 +931,21 @@ cdef int evaluate_chunk_binary(const Job* job, const int8_t* y, const floating* 
     cdef int bin_of[EVAL_CHUNK]
     cdef int bad = 0
     cdef Py_ssize_t j
+    # The labels in the compute type for the sums' loop (beside int8 ones,
+    # GCC vectorized it with 8-byte vectors), checked here
+    for j in range(n):
+        label_buffer[j] = <floating> y[j]
+        bad |= invalid_label(label_buffer[j])
     if job.from_logits:
         probs = &prob_buffer[0]
         for j in range(n):
-            bad |= invalid_inputs(<floating> y[j], p[j], one, one, True)
+            bad |= invalid_logit(p[j])
             prob_buffer[j] = logit_parts(p[j], &neg_log_p, &neg_log_not_p)
             own_buffer[j] = neg_log_p if y[j] != 0 else neg_log_not_p
     else:
         for j in range(n):
-            bad |= invalid_inputs(<floating> y[j], p[j], one, one, False)
+            bad |= invalid_probability(p[j])
             own_buffer[j] = loss_probability_binary(<floating> y[j], clip_probability(p[j], eps), one, one)
-    # (the sums' loop reads the labels in the compute type: with int8
-    # labels beside, GCC vectorized it with 8-byte vectors)
-    for j in range(n):
-        label_buffer[j] = <floating> y[j]
     add_binary_sums(job, label_buffer, probs, own_buffer, n, lanes)
     if job.n_bins:
         # where the element's count goes in its bin's row of the partials
