@@ -21,7 +21,7 @@
 # values are flagged in the same pass; only the first flagged block is
 # scanned again, to name the first bad element.
 from cython.parallel cimport prange
-from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint16_t, uint32_t
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset
 from libc.math cimport log, INFINITY
@@ -925,6 +925,7 @@ cdef int evaluate_chunk_binary(const Job* job, const int8_t* y, const floating* 
     cdef floating prob_buffer[EVAL_CHUNK]
     cdef floating own_buffer[EVAL_CHUNK]
     cdef floating label_buffer[EVAL_CHUNK]
+    cdef uint8_t other_bits = 0
     cdef double* count
     cdef floating neg_log_p, neg_log_not_p
     cdef const floating* probs = p
@@ -932,10 +933,12 @@ cdef int evaluate_chunk_binary(const Job* job, const int8_t* y, const floating* 
     cdef int bad = 0
     cdef Py_ssize_t j
     # The labels in the compute type for the sums' loop (beside int8 ones,
-    # GCC vectorized it with 8-byte vectors), checked here
+    # GCC vectorized it with 8-byte vectors), checked here: a bit but the
+    # lowest set means neither 0 nor 1 (an OR of bytes, not of int lanes)
     for j in range(n):
         label_buffer[j] = <floating> y[j]
-        bad |= invalid_label(label_buffer[j])
+        other_bits |= (<uint8_t> y[j]) & 0xFE
+    bad = other_bits != 0
     if job.from_logits:
         probs = &prob_buffer[0]
         for j in range(n):
