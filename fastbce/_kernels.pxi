@@ -57,8 +57,19 @@ cdef extern from *:
     #else
     #define FB_FLOAT_LABELS_IN_PLACE 0
     #endif
+    /* The evaluation report's general loop stores the terms a call does not
+       read only where a masked store is cheap (AVX-512): elsewhere those
+       stores are unconditional, since a conditional store kept the loop
+       scalar on SSE2 (3x slower) and slower on AVX2 (1.5x), see
+       docs/kernels.md */
+    #if defined(__AVX512F__)
+    #define FB_MASKED_STORES 1
+    #else
+    #define FB_MASKED_STORES 0
+    #endif
     """
     const bint FB_FLOAT_LABELS_IN_PLACE
+    const bint FB_MASKED_STORES
 
 # float16 values arrive as their 16 bits
 ctypedef uint16_t half_bits
@@ -787,14 +798,15 @@ cdef inline void store_terms(floating label, floating prob, floating neg_log_p, 
                              floating w, floating pw, floating threshold, floating bins,
                              floating* sums, int* bin_of, Py_ssize_t j, bint every_sum) noexcept nogil:
     """Element j's terms of the report's sums: sums[k * EVAL_CHUNK + j] for
-    each SUM_* k (without every_sum, not the counts and below-threshold
-    sums, which evaluate_block then derives), and its bin min(floor(prob *
-    bins), bins - 1) when there are bins."""
+    each SUM_* k (without every_sum, evaluate_block reads not the counts and
+    below-threshold terms: it derives those sums), and its bin
+    min(floor(prob * bins), bins - 1) with bins. The terms not read are
+    stored all the same except with cheap masked stores (FB_MASKED_STORES)."""
     cdef floating one = 1, zero = 0
     cdef floating wn = w * (one - label)
     cdef floating wp = w * label
     cdef bint above = prob >= threshold
-    if every_sum:
+    if every_sum or not FB_MASKED_STORES:
         sums[SUM_COUNT * EVAL_CHUNK + j] = one - label
         sums[(SUM_COUNT + 1) * EVAL_CHUNK + j] = label
         sums[SUM_BELOW * EVAL_CHUNK + j] = zero if above else wn
@@ -809,7 +821,7 @@ cdef inline void store_terms(floating label, floating prob, floating neg_log_p, 
     sums[(SUM_PROB + 1) * EVAL_CHUNK + j] = wp * prob
     sums[SUM_ABOVE * EVAL_CHUNK + j] = wn if above else zero
     sums[(SUM_ABOVE + 1) * EVAL_CHUNK + j] = wp if above else zero
-    if bins > zero:
+    if bins > zero or not FB_MASKED_STORES:
         bin_of[j] = bin_index(prob, bins)
 
 
