@@ -874,7 +874,7 @@ cdef int evaluate_chunk_general(const Job* job, const label_t* y, const floating
 
 
 cdef inline void add_binary_sums(const Job* job, const floating* labels, const floating* probs, const floating* own,
-                                 Py_ssize_t n, double* lanes) noexcept nogil:
+                                 const floating* w, Py_ssize_t n, double* lanes) noexcept nogil:
     # evaluate_chunk_binary's sums, made in lanes of the compute type
     # straight from the labels, the probabilities and each element's
     # own-class loss, then added to the block's float64 lanes: the weights
@@ -887,17 +887,55 @@ cdef inline void add_binary_sums(const Job* job, const floating* labels, const f
     # in registers (in the block's wide lanes they were loaded and stored
     # every step: 1.13x)
     cdef floating wide[N_SUMS * WIDE]
+    # without weights, the counts and below-threshold sums are derived (see
+    # evaluate_block)
+    cdef Py_ssize_t first = SUM_WEIGHT if w == NULL else 0
+    cdef Py_ssize_t last = SUM_BELOW if w == NULL else N_SUMS
     cdef Py_ssize_t i = 0, k
-    for k in range(SUM_WEIGHT * WIDE, SUM_BELOW * WIDE):
+    for k in range(first * WIDE, last * WIDE):
         wide[k] = 0
     while i + WIDE <= n:  # (a constant trip count: one vector per sum)
         for k in range(WIDE):
-            add_binary_terms(labels[i + k], probs[i + k], own[i + k], threshold, pos_weight, wide, k)
+            if w == NULL:
+                add_binary_terms(labels[i + k], probs[i + k], own[i + k], threshold, pos_weight, wide, k)
+            else:
+                add_weighted_binary_terms(labels[i + k], probs[i + k], own[i + k], w[i + k], threshold,
+                                          pos_weight, wide, k)
         i += WIDE
     for k in range(n - i):
-        add_binary_terms(labels[i + k], probs[i + k], own[i + k], threshold, pos_weight, wide, k)
-    for k in range(SUM_WEIGHT, SUM_BELOW):
+        if w == NULL:
+            add_binary_terms(labels[i + k], probs[i + k], own[i + k], threshold, pos_weight, wide, k)
+        else:
+            add_weighted_binary_terms(labels[i + k], probs[i + k], own[i + k], w[i + k], threshold,
+                                      pos_weight, wide, k)
+    for k in range(first, last):
         flush_wide_lanes(&wide[k * WIDE], &lanes[k * LANES])
+
+
+cdef inline void add_weighted_binary_terms(floating label, floating prob, floating own, floating w,
+                                           floating threshold, floating pos_weight, floating* wide,
+                                           Py_ssize_t k) noexcept nogil:
+    # one element's terms of add_binary_sums with sample weights, into lane
+    # k of every sum: store_terms's arithmetic (the own-class loss stands
+    # for both losses: the other one is multiplied by a zero weight)
+    cdef floating one = 1, zero = 0
+    cdef floating wn = w * (one - label)
+    cdef floating wp = w * label
+    cdef bint above = prob >= threshold
+    wide[SUM_COUNT * WIDE + k] += one - label
+    wide[(SUM_COUNT + 1) * WIDE + k] += label
+    wide[SUM_WEIGHT * WIDE + k] += wn
+    wide[(SUM_WEIGHT + 1) * WIDE + k] += wp
+    wide[SUM_LOSS * WIDE + k] += times_or_zero(wn, own)
+    wide[(SUM_LOSS + 1) * WIDE + k] += times_or_zero(wp * pos_weight, own)
+    wide[SUM_BRIER * WIDE + k] += wn * prob * prob
+    wide[(SUM_BRIER + 1) * WIDE + k] += wp * (one - prob) * (one - prob)
+    wide[SUM_PROB * WIDE + k] += wn * prob
+    wide[(SUM_PROB + 1) * WIDE + k] += wp * prob
+    wide[SUM_ABOVE * WIDE + k] += wn if above else zero
+    wide[(SUM_ABOVE + 1) * WIDE + k] += wp if above else zero
+    wide[SUM_BELOW * WIDE + k] += zero if above else wn
+    wide[(SUM_BELOW + 1) * WIDE + k] += zero if above else wp
 
 
 cdef inline void add_binary_terms(floating label, floating prob, floating own, floating threshold,
@@ -961,8 +999,8 @@ cdef inline void add_binary_group_terms(const Job* job, const int8_t* y, const f
             row[2] += probs[j]
 
 
-cdef int evaluate_chunk_binary(const Job* job, const int8_t* y, const floating* p, const int64_t* codes,
-                               double* lanes, double* partial, Py_ssize_t n) noexcept nogil:
+cdef int evaluate_chunk_binary(const Job* job, const int8_t* y, const floating* p, const floating* w,
+                               const int64_t* codes, double* lanes, double* partial, Py_ssize_t n) noexcept nogil:
     """evaluate_chunk_general for the common case: 0/1 labels, no sample
     weights, pos_weight a scalar. Without groups (codes NULL) the sums are
     made in registers and added to the block's float64 lanes (add_binary_sums:
@@ -978,6 +1016,7 @@ cdef int evaluate_chunk_binary(const Job* job, const int8_t* y, const floating* 
     cdef floating own_buffer[EVAL_CHUNK]
     cdef floating label_buffer[EVAL_CHUNK]
     cdef uint8_t other_bits = 0
+    cdef floating weight_negative, weight_positive
     cdef double* count
     cdef floating neg_log_p, neg_log_not_p
     cdef const floating* probs = p
@@ -1004,17 +1043,33 @@ cdef int evaluate_chunk_binary(const Job* job, const int8_t* y, const floating* 
     if codes != NULL:
         add_binary_group_terms(job, y, label_buffer, probs, own_buffer, codes, partial, n)
         return bad
-    add_binary_sums(job, label_buffer, probs, own_buffer, n, lanes)
+    if w == NULL:
+        add_binary_sums(job, label_buffer, probs, own_buffer, NULL, n, lanes)
+    else:
+        for j in range(n):
+            bad |= invalid_sample_weight(w[j])
+        add_binary_sums(job, label_buffer, probs, own_buffer, w, n, lanes)
     if job.n_bins:
         # where the element's count goes in its bin's row of the partials
         for j in range(n):
             bin_of[j] = N_SUMS + bin_index(probs[j], bins) * N_BIN_SUMS + y[j]
-        for j in range(n):
-            # (through a pointer: int arithmetic under -fwrapv is not folded
-            # into the address; 1.07x)
-            count = partial + bin_of[j]
-            count[0] += 1
-            count[2] += probs[j]
+        if w == NULL:
+            for j in range(n):
+                # (through a pointer: int arithmetic under -fwrapv is not
+                # folded into the address; 1.07x)
+                count = partial + bin_of[j]
+                count[0] += 1
+                count[2] += probs[j]
+        else:
+            for j in range(n):
+                # both classes' terms, as the general loops add them
+                count = partial + (bin_of[j] - y[j])
+                weight_negative = w[j] * (one - label_buffer[j])
+                weight_positive = w[j] * label_buffer[j]
+                count[0] += weight_negative
+                count[1] += weight_positive
+                count[2] += weight_negative * probs[j]
+                count[3] += weight_positive * probs[j]
     return bad
 
 
@@ -1044,8 +1099,9 @@ cdef int evaluate_block(const Job* job, floating* float_kind,
     cdef bint has_weight = job.sample_weight.data != NULL
     cdef bint has_pos_weight_array = job.pos_weight.data != NULL
     cdef bint grouped = job.codes.data != NULL
-    # 0/1 labels take evaluate_chunk_binary (groups or not)
-    cdef bint unweighted = not has_weight and not has_pos_weight_array
+    # 0/1 labels take evaluate_chunk_binary: with a scalar pos_weight, and
+    # with groups or sample weights (not both)
+    cdef bint binary_path = not has_pos_weight_array and not (has_weight and grouped)
     cdef int bad = 0
     for k in range(N_SUMS * LANES):
         lanes[k] = 0
@@ -1072,8 +1128,8 @@ cdef int evaluate_block(const Job* job, floating* float_kind,
             pw = load(&job.pos_weight, cols, chunk, n, pw_buffer)
         if grouped:
             codes = load_codes(&job.codes, cols, chunk, n, code_buffer)
-        if unweighted and integer_y != NULL:
-            bad |= evaluate_chunk_binary(job, integer_y, p, codes, lanes, partial, n)
+        if binary_path and integer_y != NULL:
+            bad |= evaluate_chunk_binary(job, integer_y, p, w if has_weight else NULL, codes, lanes, partial, n)
             chunk += n
             continue
         if integer_y != NULL:

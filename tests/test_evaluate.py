@@ -165,14 +165,15 @@ def test_raw_sums_across_blocks_match_oracle():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("from_logits", [False, True])
-def test_unweighted_binary_path_equals_the_general_one_bit_for_bit(from_logits, dtype):
-    """0/1 labels without weights or groups take their own loops (the
-    counts added up as integers); weights of 1 take the general ones. The
-    sums are the same to the last bit, with bins, a scalar pos_weight,
-    infinite logits and probabilities of exactly 0 and 1, over several
-    blocks; with a chunk of soft labels among binary ones (that chunk's
-    counts are added in another order), to rounding ("below" is then
-    weight - above without weights, its own sum with them: not compared)."""
+def test_binary_paths_equal_the_general_one_bit_for_bit(from_logits, dtype):
+    """0/1 labels with a scalar pos_weight take their own loops: without
+    weights (the counts added up as integers), with sample weights, with
+    groups; a pos_weight array of the same value takes the general ones.
+    The sums are the same to the last bit, with bins, infinite logits,
+    probabilities of exactly 0 and 1 and zero weights, over several blocks;
+    with a chunk of soft labels among binary ones (the general loops in
+    both), to rounding where there are no weights ("below" is then weight -
+    above, not compared, and the counts are added in another order)."""
     rng = np.random.default_rng(11)
     n = 3 * 16384 + 517
     y = (rng.random(n) < 0.3).astype(np.float64)
@@ -186,21 +187,29 @@ def test_unweighted_binary_path_equals_the_general_one_bit_for_bit(from_logits, 
     soft = y.copy()
     soft[20000:20300] = rng.random(300)  # that chunk takes the general loops
     codes = rng.integers(0, 5, n)
-    for labels, rtol in ((y, 0), (soft, 1e-15)):
+    weights = rng.random(n).astype(dtype)
+    weights[[7, 30000]] = 0
+    ones = np.ones(n, dtype)
+    scalar, array = np.asarray(2.5), np.full(n, 2.5, dtype)
+    keywords = dict(from_logits=from_logits, eps=1e-7, threshold=0.3, num_threads=2)
+    for labels, soft_labels in ((y, False), (soft, True)):
         for bins in (None, 7):
-            sums = [_raw_sums(labels, p, weights, np.asarray(2.5), from_logits=from_logits, eps=1e-7,
-                              threshold=0.3, codes=None, n_groups=1, bins=bins, num_threads=2)
-                    for weights in (None, np.ones(n, dtype))]
-            for name in sums[0]:
-                if not (rtol and name == "below"):
-                    np.testing.assert_allclose(sums[0][name], sums[1][name], rtol=rtol, atol=0, err_msg=name)
-            # with groups (the general loops, written for weights or not): the
-            # same sums per group, to the last bit, soft labels included
-            sums = [_raw_sums(labels, p, weights, np.asarray(2.5), from_logits=from_logits, eps=1e-7,
-                              threshold=0.3, codes=codes, n_groups=5, bins=bins, num_threads=2)
-                    for weights in (None, np.ones(n, dtype))]
-            for name in sums[0]:
-                np.testing.assert_array_equal(sums[0][name], sums[1][name], err_msg=f"groups: {name}")
+            for w in (None, ones, weights):
+                binary = _raw_sums(labels, p, w, scalar, codes=None, n_groups=1, bins=bins, **keywords)
+                general = _raw_sums(labels, p, ones if w is None else w, array, codes=None, n_groups=1,
+                                    bins=bins, **keywords)
+                rtol = 1e-15 if soft_labels and w is None else 0
+                for name in binary:
+                    if not (rtol and name == "below"):
+                        np.testing.assert_allclose(binary[name], general[name], rtol=rtol, atol=0,
+                                                   err_msg=f"weights {w is not None}: {name}")
+            # with groups (without weights): the same sums per group, to the
+            # last bit, soft labels included
+            grouped = [_raw_sums(labels, p, w, pw, codes=codes, n_groups=5, bins=bins, **keywords)
+                       for w, pw in ((None, scalar), (None, array), (ones, array))]
+            for name in grouped[0]:
+                for other in grouped[1:]:
+                    np.testing.assert_array_equal(grouped[0][name], other[name], err_msg=f"groups: {name}")
 
 
 def test_raw_sums_names():
