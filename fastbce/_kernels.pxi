@@ -1001,14 +1001,15 @@ cdef inline void add_binary_group_terms(const Job* job, const int8_t* y, const f
 
 cdef int evaluate_chunk_binary(const Job* job, const int8_t* y, const floating* p, const floating* w,
                                const int64_t* codes, double* lanes, double* partial, Py_ssize_t n) noexcept nogil:
-    """evaluate_chunk_general for the common case: 0/1 labels, no sample
-    weights, pos_weight a scalar. Without groups (codes NULL) the sums are
-    made in registers and added to the block's float64 lanes (add_binary_sums:
-    lanes), and with bins each element's count and probability go straight
-    into its bin's row of partial; with groups each element's own-class
-    terms go into its group's row of partial (add_binary_group_terms). The
-    same values as evaluate_chunk_general's, in loops that each vectorize
-    without spilling: the labels, the logs, the sums (or terms), the bins."""
+    """evaluate_chunk_general for the common case: 0/1 labels, pos_weight a
+    scalar, sample weights w or groups (codes) or neither (NULL), not both.
+    Without groups the sums are made in registers and added to the block's
+    float64 lanes (add_binary_sums: lanes), and with bins each element's
+    count and probability go straight into its bin's row of partial; with
+    groups each element's own-class terms go into its group's row of
+    partial (add_binary_group_terms). The same values as
+    evaluate_chunk_general's, in loops that each vectorize without
+    spilling: the labels, the logs, the sums (or terms), the bins."""
     cdef floating one = 1
     cdef floating eps = <floating> job.eps
     cdef floating bins = <floating> job.n_bins
