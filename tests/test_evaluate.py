@@ -472,13 +472,19 @@ def test_threshold_table_matches_evaluate_at_each_edge():
 
 # ---------------------------------------------------------------- groups
 
-@pytest.mark.parametrize("kind", ["int", "negative_int", "sparse_int", "str", "float", "bool"])
+@pytest.mark.parametrize("kind", ["int", "negative_int", "gapped_int", "wide_int", "sparse_int", "str",
+                                  "float", "bool"])
 def test_groups_equal_per_group_sklearn(kind):
+    """Every kind of group value; integers with gaps (absent values between
+    the smallest and the largest: their rows are dropped after the pass),
+    spanning more values than _MAX_DENSE_GROUPS (coded by a bincount), or
+    sparse (by a sort) included."""
     rng = np.random.default_rng(17)
     n = 3000
     y, p, w = make_binary(n, seed=18)
     codes = rng.integers(0, 4, n)
-    groups = {"int": codes, "negative_int": codes - 2, "sparse_int": codes * 10**12,
+    groups = {"int": codes, "negative_int": codes - 2, "gapped_int": codes * 3 - 5, "wide_int": codes * 700,
+              "sparse_int": codes * 10**12,
               "str": np.array(["north", "south", "east", "west"])[codes],
               "float": codes * 0.5, "bool": codes % 2 == 0}[kind]
     ev = evaluate(y, p, sample_weight=w, groups=groups, bins=6)
