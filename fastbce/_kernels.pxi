@@ -961,42 +961,53 @@ cdef inline void add_binary_terms(floating label, floating prob, floating own, f
 
 
 cdef inline void add_binary_group_terms(const Job* job, const int8_t* y, const floating* labels,
-                                        const floating* probs, const floating* own, const int64_t* codes,
-                                        double* partial, Py_ssize_t n) noexcept nogil:
+                                        const floating* probs, const floating* own, const floating* w,
+                                        const int64_t* codes, double* partial, Py_ssize_t n) noexcept nogil:
     # evaluate_chunk_binary's sums with groups: each element's terms of its
-    # own class (the other class's are zeros) added into its group's row in
-    # element order, as evaluate_chunk_general's are: the same sums to the
-    # last bit, with 7 additions an element instead of 14
+    # own class added into its group's row in element order, as
+    # evaluate_chunk_general's are, by its arithmetic (the own class's
+    # weight w (1 - y) or w y is w exactly); the other class's terms are
+    # zeros (finite weights: see evaluate_block). The same sums to the last
+    # bit, with 7 additions an element instead of 14. w NULL: weights of 1.
     cdef floating one = 1, zero = 0
     cdef floating threshold = <floating> job.threshold
     cdef floating pos_weight = <floating> job.pos_weight_value
     cdef floating bins = <floating> job.n_bins
+    cdef floating weight
     cdef floating loss_term[EVAL_CHUNK]
     cdef floating brier_term[EVAL_CHUNK]
+    cdef floating prob_term[EVAL_CHUNK]
     cdef floating above_term[EVAL_CHUNK]
+    cdef floating below_term[EVAL_CHUNK]
     cdef int bin_of[EVAL_CHUNK]
     cdef Py_ssize_t stride = job.group_stride, j
     cdef double* row
     for j in range(n):
-        loss_term[j] = times_or_zero(pos_weight, own[j]) if labels[j] != zero else own[j]
-        brier_term[j] = (one - probs[j]) * (one - probs[j]) if labels[j] != zero else probs[j] * probs[j]
-        above_term[j] = one if probs[j] >= threshold else zero
+        weight = one if w == NULL else w[j]
+        loss_term[j] = (times_or_zero(weight * pos_weight, own[j]) if labels[j] != zero
+                        else times_or_zero(weight, own[j]))
+        brier_term[j] = (weight * (one - probs[j]) * (one - probs[j]) if labels[j] != zero
+                         else weight * probs[j] * probs[j])
+        above_term[j] = weight if probs[j] >= threshold else zero
+        if w != NULL:  # (without weights: the probabilities, 1 - above)
+            prob_term[j] = weight * probs[j]
+            below_term[j] = zero if probs[j] >= threshold else weight
     for j in range(n):
         row = partial + codes[j] * stride + y[j]
         row[SUM_COUNT] += 1
-        row[SUM_WEIGHT] += 1
+        row[SUM_WEIGHT] += 1 if w == NULL else w[j]
         row[SUM_LOSS] += loss_term[j]
         row[SUM_BRIER] += brier_term[j]
-        row[SUM_PROB] += probs[j]
+        row[SUM_PROB] += probs[j] if w == NULL else prob_term[j]
         row[SUM_ABOVE] += above_term[j]
-        row[SUM_BELOW] += one - above_term[j]
+        row[SUM_BELOW] += one - above_term[j] if w == NULL else below_term[j]
     if job.n_bins:
         for j in range(n):
             bin_of[j] = N_SUMS + bin_index(probs[j], bins) * N_BIN_SUMS + y[j]
         for j in range(n):
             row = partial + codes[j] * stride + bin_of[j]
-            row[0] += 1
-            row[2] += probs[j]
+            row[0] += 1 if w == NULL else w[j]
+            row[2] += probs[j] if w == NULL else prob_term[j]
 
 
 cdef int evaluate_chunk_binary(const Job* job, const int8_t* y, const floating* p, const floating* w,
@@ -1042,7 +1053,12 @@ cdef int evaluate_chunk_binary(const Job* job, const int8_t* y, const floating* 
             bad |= invalid_probability(p[j])
             own_buffer[j] = loss_probability_binary(<floating> y[j], clip_probability(p[j], eps), one, one)
     if codes != NULL:
-        add_binary_group_terms(job, y, label_buffer, probs, own_buffer, codes, partial, n)
+        if w == NULL:
+            add_binary_group_terms(job, y, label_buffer, probs, own_buffer, NULL, codes, partial, n)
+        else:
+            for j in range(n):
+                bad |= invalid_sample_weight(w[j])
+            add_binary_group_terms(job, y, label_buffer, probs, own_buffer, w, codes, partial, n)
         return bad
     if w == NULL:
         add_binary_sums(job, label_buffer, probs, own_buffer, NULL, n, lanes)
@@ -1074,6 +1090,14 @@ cdef int evaluate_chunk_binary(const Job* job, const int8_t* y, const floating* 
     return bad
 
 
+cdef inline bint any_infinite(const floating* values, Py_ssize_t n) noexcept nogil:
+    cdef int infinite = 0
+    cdef Py_ssize_t j
+    for j in range(n):
+        infinite |= values[j] == INFINITY
+    return infinite
+
+
 cdef int evaluate_block(const Job* job, floating* float_kind,
                         Py_ssize_t start, Py_ssize_t stop, double* partial) noexcept nogil:
     """One block [start, stop) of the report: its sums added into partial
@@ -1100,9 +1124,10 @@ cdef int evaluate_block(const Job* job, floating* float_kind,
     cdef bint has_weight = job.sample_weight.data != NULL
     cdef bint has_pos_weight_array = job.pos_weight.data != NULL
     cdef bint grouped = job.codes.data != NULL
-    # 0/1 labels take evaluate_chunk_binary: with a scalar pos_weight, and
-    # with groups or sample weights (not both)
-    cdef bint binary_path = not has_pos_weight_array and not (has_weight and grouped)
+    # 0/1 labels take evaluate_chunk_binary, with a scalar pos_weight (and
+    # with groups, finite weights: an infinite one makes the other class's
+    # terms NaN in the general loops, which the binary ones do not add)
+    cdef bint binary_path = not has_pos_weight_array
     cdef int bad = 0
     for k in range(N_SUMS * LANES):
         lanes[k] = 0
@@ -1129,7 +1154,8 @@ cdef int evaluate_block(const Job* job, floating* float_kind,
             pw = load(&job.pos_weight, cols, chunk, n, pw_buffer)
         if grouped:
             codes = load_codes(&job.codes, cols, chunk, n, code_buffer)
-        if binary_path and integer_y != NULL:
+        if (binary_path and integer_y != NULL
+                and not (grouped and has_weight and any_infinite(w, n))):
             bad |= evaluate_chunk_binary(job, integer_y, p, w if has_weight else NULL, codes, lanes, partial, n)
             chunk += n
             continue

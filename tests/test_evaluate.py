@@ -168,7 +168,8 @@ def test_raw_sums_across_blocks_match_oracle():
 def test_binary_paths_equal_the_general_one_bit_for_bit(from_logits, dtype):
     """0/1 labels with a scalar pos_weight take their own loops: without
     weights (the counts added up as integers), with sample weights, with
-    groups; a pos_weight array of the same value takes the general ones.
+    groups, with both; a pos_weight array of the same value takes the
+    general ones.
     The sums are the same to the last bit, with bins, infinite logits,
     probabilities of exactly 0 and 1 and zero weights, over several blocks;
     with a chunk of soft labels among binary ones (the general loops in
@@ -203,13 +204,23 @@ def test_binary_paths_equal_the_general_one_bit_for_bit(from_logits, dtype):
                     if not (rtol and name == "below"):
                         np.testing.assert_allclose(binary[name], general[name], rtol=rtol, atol=0,
                                                    err_msg=f"weights {w is not None}: {name}")
-            # with groups (without weights): the same sums per group, to the
-            # last bit, soft labels included
+            # with groups: the same sums per group, to the last bit, soft
+            # labels included; with weights too, an infinite one included
+            # (its chunk takes the general loops, whose other-class terms
+            # are then NaN)
             grouped = [_raw_sums(labels, p, w, pw, codes=codes, n_groups=5, bins=bins, **keywords)
                        for w, pw in ((None, scalar), (None, array), (ones, array))]
             for name in grouped[0]:
                 for other in grouped[1:]:
                     np.testing.assert_array_equal(grouped[0][name], other[name], err_msg=f"groups: {name}")
+            infinite = weights.copy()
+            infinite[12345] = np.inf
+            for w in (weights, infinite):
+                binary, general = (_raw_sums(labels, p, w, pw, codes=codes, n_groups=5, bins=bins, **keywords)
+                                   for pw in (scalar, array))
+                for name in binary:
+                    np.testing.assert_array_equal(binary[name], general[name],
+                                                  err_msg=f"weighted groups: {name}")
 
 
 def test_raw_sums_names():
