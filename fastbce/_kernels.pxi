@@ -179,7 +179,7 @@ cdef struct Job:
     Py_ssize_t partial_size  # float64 partials per block
     bint from_logits
     bint limited             # narrower valid ranges than the defaults (see set_limits):
-    double low, high         # predictions in [low, high],
+    double low, high         # predictions in [low, high] (MODE_BCE: always set, the defaults or the limits),
     double weight_high       # weights in [0, weight_high], pos_weights in (0, weight_high]
     bint want_loss           # compute the element-wise loss
     bint reduce_loss         # ... and sum it (else write it to `loss`)
@@ -962,24 +962,24 @@ cdef inline void add_binary_terms(floating label, floating prob, floating own, f
 
 cdef inline void add_binary_group_terms(const Job* job, const int8_t* y, const floating* labels,
                                         const floating* probs, const floating* own, const floating* w,
-                                        const int64_t* codes, double* partial, Py_ssize_t n) noexcept nogil:
+                                        const int64_t* codes, const int* bin_of, double* partial,
+                                        Py_ssize_t n) noexcept nogil:
     # evaluate_chunk_binary's sums with groups: each element's terms of its
     # own class added into its group's row in element order, as
     # evaluate_chunk_general's are, by its arithmetic (the own class's
     # weight w (1 - y) or w y is w exactly); the other class's terms are
     # zeros (finite weights: see evaluate_block). The same sums to the last
-    # bit, with 7 additions an element instead of 14. w NULL: weights of 1.
+    # bit, with 7 additions an element instead of 14. w NULL: weights of 1;
+    # bin_of: each element's offset in its group's row (with bins).
     cdef floating one = 1, zero = 0
     cdef floating threshold = <floating> job.threshold
     cdef floating pos_weight = <floating> job.pos_weight_value
-    cdef floating bins = <floating> job.n_bins
     cdef floating weight
     cdef floating loss_term[EVAL_CHUNK]
     cdef floating brier_term[EVAL_CHUNK]
     cdef floating prob_term[EVAL_CHUNK]
     cdef floating above_term[EVAL_CHUNK]
     cdef floating below_term[EVAL_CHUNK]
-    cdef int bin_of[EVAL_CHUNK]
     cdef Py_ssize_t stride = job.group_stride, j
     cdef double* row
     for j in range(n):
@@ -1003,8 +1003,6 @@ cdef inline void add_binary_group_terms(const Job* job, const int8_t* y, const f
         row[SUM_BELOW] += one - above_term[j] if w == NULL else below_term[j]
     if job.n_bins:
         for j in range(n):
-            bin_of[j] = N_SUMS + bin_index(probs[j], bins) * N_BIN_SUMS + y[j]
-        for j in range(n):
             row = partial + codes[j] * stride + bin_of[j]
             row[0] += 1 if w == NULL else w[j]
             row[2] += probs[j] if w == NULL else prob_term[j]
@@ -1013,7 +1011,7 @@ cdef inline void add_binary_group_terms(const Job* job, const int8_t* y, const f
 cdef int evaluate_chunk_binary(const Job* job, const int8_t* y, const floating* p, const floating* w,
                                const int64_t* codes, double* lanes, double* partial, Py_ssize_t n) noexcept nogil:
     """evaluate_chunk_general for the common case: 0/1 labels, pos_weight a
-    scalar, sample weights w or groups (codes) or neither (NULL), not both.
+    scalar; sample weights w and groups (codes) each optional (NULL).
     Without groups the sums are made in registers and added to the block's
     float64 lanes (add_binary_sums: lanes), and with bins each element's
     count and probability go straight into its bin's row of partial; with
@@ -1052,24 +1050,24 @@ cdef int evaluate_chunk_binary(const Job* job, const int8_t* y, const floating* 
         for j in range(n):
             bad |= invalid_probability(p[j])
             own_buffer[j] = loss_probability_binary(<floating> y[j], clip_probability(p[j], eps), one, one)
+    if w != NULL:
+        for j in range(n):
+            bad |= invalid_sample_weight(w[j])
+    if job.n_bins:
+        # where the element's count goes in its bin's row (of its group)
+        for j in range(n):
+            bin_of[j] = N_SUMS + bin_index(probs[j], bins) * N_BIN_SUMS + y[j]
     if codes != NULL:
         if w == NULL:
-            add_binary_group_terms(job, y, label_buffer, probs, own_buffer, NULL, codes, partial, n)
+            add_binary_group_terms(job, y, label_buffer, probs, own_buffer, NULL, codes, bin_of, partial, n)
         else:
-            for j in range(n):
-                bad |= invalid_sample_weight(w[j])
-            add_binary_group_terms(job, y, label_buffer, probs, own_buffer, w, codes, partial, n)
+            add_binary_group_terms(job, y, label_buffer, probs, own_buffer, w, codes, bin_of, partial, n)
         return bad
     if w == NULL:
         add_binary_sums(job, label_buffer, probs, own_buffer, NULL, n, lanes)
     else:
-        for j in range(n):
-            bad |= invalid_sample_weight(w[j])
         add_binary_sums(job, label_buffer, probs, own_buffer, w, n, lanes)
     if job.n_bins:
-        # where the element's count goes in its bin's row of the partials
-        for j in range(n):
-            bin_of[j] = N_SUMS + bin_index(probs[j], bins) * N_BIN_SUMS + y[j]
         if w == NULL:
             for j in range(n):
                 # (through a pointer: int arithmetic under -fwrapv is not
@@ -1406,9 +1404,11 @@ cdef int set_limits(Job* job, limits) except -1:
     """Narrower valid ranges, on top of the defaults (probabilities in
     [0, 1], logits not NaN, weights >= 0, pos_weights > 0): limits = (low,
     high, weight_high), values exact in the compute type (the kernel compares
-    in it). Checked per chunk while it is in cache, so they cost no pass of
-    their own; fastbce.torch asks for the ranges where PyTorch's result is
-    fastbce's (docs/kernels.md)."""
+    in it; for logits symmetric, low = -high). The predictions' range, the
+    defaults' or the limits', goes to job.low/high, which the math loops
+    compare against (job.from_logits must be set first); the weights' limit
+    is checked per chunk while it is in cache. fastbce.torch asks for the
+    ranges where PyTorch's result is fastbce's (docs/kernels.md)."""
     if limits is not None:
         job.limited = True
         job.low, job.high, job.weight_high = limits
