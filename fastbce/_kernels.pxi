@@ -31,7 +31,7 @@ from fastbce._math cimport (
     floating, half_label_to_float, smooth_label, clip_probability, loss_probability, grad_probability,
     loss_probability_binary, grad_probability_binary,
     loss_logit, grad_logit, loss_and_grad_logit, invalid_label, invalid_probability, invalid_logit,
-    invalid_sample_weight, invalid_pos_weight, times_or_zero, sigmoid_, softplus_, log_sigmoid_,
+    invalid_sample_weight, invalid_pos_weight, times_or_zero, plus_exact_product, sigmoid_, softplus_, log_sigmoid_,
     grad_hess_logit, logit_parts, probability_parts, abs_,
 )
 
@@ -940,24 +940,32 @@ cdef inline void add_weighted_binary_terms(floating label, floating prob, floati
 
 cdef inline void add_binary_terms(floating label, floating prob, floating own, floating threshold,
                                   floating pos_weight, floating* wide, Py_ssize_t k) noexcept nogil:
-    # one element's terms of add_binary_sums, into lane k of each sum: the
-    # products by the 0/1 label are exact selects (p is a probability,
-    # finite); the loss, possibly inf, is selected
+    # one element's terms of add_binary_sums, into lane k of each sum: a
+    # class's term times its 0/1 indicator (exact, so each sum is one fused
+    # multiply-add, bit for bit the product and the sum); the loss, possibly
+    # inf, is selected
     cdef floating one = 1, zero = 0
+    cdef floating negative = one - label
     cdef floating square = prob * prob
     cdef floating other = (one - prob) * (one - prob)
     cdef floating above = one if prob >= threshold else zero
-    cdef floating above_positive = above * label
-    wide[SUM_WEIGHT * WIDE + k] += one - label
+    cdef Py_ssize_t i
+    wide[SUM_WEIGHT * WIDE + k] += negative
     wide[(SUM_WEIGHT + 1) * WIDE + k] += label
     wide[SUM_LOSS * WIDE + k] += zero if label != zero else own
     wide[(SUM_LOSS + 1) * WIDE + k] += times_or_zero(pos_weight, own) if label != zero else zero
-    wide[SUM_BRIER * WIDE + k] += square - square * label
-    wide[(SUM_BRIER + 1) * WIDE + k] += other * label
-    wide[SUM_PROB * WIDE + k] += prob - prob * label
-    wide[(SUM_PROB + 1) * WIDE + k] += prob * label
-    wide[SUM_ABOVE * WIDE + k] += above - above_positive
-    wide[(SUM_ABOVE + 1) * WIDE + k] += above_positive
+    i = SUM_BRIER * WIDE + k
+    wide[i] = plus_exact_product(wide[i], square, negative)
+    i = (SUM_BRIER + 1) * WIDE + k
+    wide[i] = plus_exact_product(wide[i], other, label)
+    i = SUM_PROB * WIDE + k
+    wide[i] = plus_exact_product(wide[i], prob, negative)
+    i = (SUM_PROB + 1) * WIDE + k
+    wide[i] = plus_exact_product(wide[i], prob, label)
+    i = SUM_ABOVE * WIDE + k
+    wide[i] = plus_exact_product(wide[i], above, negative)
+    i = (SUM_ABOVE + 1) * WIDE + k
+    wide[i] = plus_exact_product(wide[i], above, label)
 
 
 cdef inline void add_binary_group_terms(const Job* job, const int8_t* y, const floating* labels,

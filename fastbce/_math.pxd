@@ -16,7 +16,7 @@ ctypedef fused floating:
 # branch-free exp/log/log1p that the compiler vectorizes (error bounds in _vmath.h)
 from fastbce._vmath cimport (
     fb_expf, fb_exp, fb_exp_negf, fb_exp_neg, fb_logf, fb_log, fb_log1pf, fb_log1p, fb_softplusf, fb_softplus,
-    fb_softplus_sigmoidf, fb_softplus_sigmoid,
+    fb_softplus_sigmoidf, fb_softplus_sigmoid, fb_fmaf, fb_fma,
 )
 
 
@@ -163,6 +163,15 @@ cdef inline floating grad_probability_binary(floating y, floating p, floating w,
     cdef floating one = 1, zero = 0
     cdef bint positive = y != zero
     return w * ((-pw if positive else one) / (p if positive else one - p))
+
+
+cdef inline floating plus_exact_product(floating total, floating a, floating b) noexcept nogil:
+    # total + a * b for a product that is exact (b is 0 or 1): one fused
+    # operation where the hardware has FMA, the same value as the two
+    if floating is float:
+        return fb_fmaf(a, b, total)
+    else:
+        return fb_fma(a, b, total)
 
 
 cdef inline floating times_or_zero(floating coefficient, floating x) noexcept nogil:

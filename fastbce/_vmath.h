@@ -166,6 +166,11 @@ FB_INLINE float fb_asf32(uint32_t u) { float x; memcpy(&x, &u, sizeof x); return
 FB_INLINE uint64_t fb_asu64(double x) { uint64_t u; memcpy(&u, &x, sizeof u); return u; }
 FB_INLINE double fb_asf64(uint64_t u) { double x; memcpy(&x, &u, sizeof x); return x; }
 
+/* a * b + c in one rounding where the hardware has FMA (two elsewhere):
+ * for sums of exact products (a 0/1 factor), the same value either way */
+FB_INLINE float fb_fmaf(float a, float b, float c) { return FB_FMAF(a, b, c); }
+FB_INLINE double fb_fma(double a, double b, double c) { return FB_FMA(a, b, c); }
+
 /* Selects.  Written with bit masks instead of ?: because GCC otherwise
  * sinks the computation of the selected value into a conditional block,
  * which under the default -ftrapping-math it refuses to if-convert (no

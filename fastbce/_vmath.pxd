@@ -3,6 +3,8 @@
 # _vmath.h (see the comment block there for methods and accuracy).
 
 cdef extern from "_vmath.h" nogil:
+    float fb_fmaf(float a, float b, float c)
+    double fb_fma(double a, double b, double c)
     float fb_expf(float x)
     double fb_exp(double x)
     float fb_exp_negf(float a)
