@@ -32,7 +32,7 @@ from fastbce._math cimport (
     loss_probability_binary, grad_probability_binary,
     loss_logit, grad_logit, loss_and_grad_logit, invalid_label, invalid_probability, invalid_logit,
     invalid_sample_weight, invalid_pos_weight, times_or_zero, plus_exact_product, sigmoid_, softplus_, log_sigmoid_,
-    grad_hess_logit, logit_parts, probability_parts, abs_,
+    grad_hess_logit, logit_parts, logit_own_parts, probability_parts, abs_,
 )
 
 cnp.import_array()
@@ -1052,8 +1052,7 @@ cdef int evaluate_chunk_binary(const Job* job, const int8_t* y, const floating* 
         probs = &prob_buffer[0]
         for j in range(n):
             bad |= invalid_logit(p[j])
-            prob_buffer[j] = logit_parts(p[j], &neg_log_p, &neg_log_not_p)
-            own_buffer[j] = neg_log_p if y[j] != 0 else neg_log_not_p
+            prob_buffer[j] = logit_own_parts(p[j], y[j] != 0, &own_buffer[j])
     else:
         for j in range(n):
             bad |= invalid_probability(p[j])

@@ -286,6 +286,19 @@ cdef inline floating logit_parts(floating x, floating* neg_log_p, floating* neg_
     return one - s if x >= zero else s
 
 
+cdef inline floating logit_own_parts(floating x, bint positive, floating* own_loss) noexcept nogil:
+    # p = sigmoid(x), and the loss of the element's own class: -log(p) =
+    # softplus(-x) when positive, else -log(1 - p) = softplus(x); the same
+    # values as logit_parts', with one ramp: softplus(z) = max(z, 0) +
+    # softplus(-|z|), z = -x or x
+    cdef floating one = 1, zero = 0
+    cdef floating s
+    cdef floating shared = softplus_sigmoid_neg(abs_(x), &s)
+    cdef floating z = -x if positive else x
+    own_loss[0] = (z if z > zero else zero) + shared
+    return one - s if x >= zero else s
+
+
 cdef inline void probability_parts(floating p, floating eps, floating* neg_log_p,
                                    floating* neg_log_not_p) noexcept nogil:
     # -log(p) and -log(1 - p) of p clipped to [eps, 1 - eps], as bce
