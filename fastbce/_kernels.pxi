@@ -1002,13 +1002,15 @@ cdef inline void add_binary_group_terms(const Job* job, const int8_t* y, const f
             below_term[j] = zero if probs[j] >= threshold else weight
     for j in range(n):
         row = partial + codes[j] * stride + y[j]
-        row[SUM_COUNT] += 1
+        if w != NULL:  # (without weights: the counts and below-threshold sums, see evaluate_block)
+            row[SUM_COUNT] += 1
         row[SUM_WEIGHT] += 1 if w == NULL else w[j]
         row[SUM_LOSS] += loss_term[j]
         row[SUM_BRIER] += brier_term[j]
         row[SUM_PROB] += probs[j] if w == NULL else prob_term[j]
         row[SUM_ABOVE] += above_term[j]
-        row[SUM_BELOW] += one - above_term[j] if w == NULL else below_term[j]
+        if w != NULL:
+            row[SUM_BELOW] += below_term[j]
     if job.n_bins:
         for j in range(n):
             row = partial + codes[j] * stride + bin_of[j]
@@ -1169,10 +1171,12 @@ cdef int evaluate_block(const Job* job, floating* float_kind,
         else:
             bad |= evaluate_chunk_general(job, y, p, w, pw, sums, bin_of, n)
         if grouped:
-            # element by element into its group's row (in element order)
+            # element by element into its group's row (in element order);
+            # without weights, the counts and below-threshold sums are
+            # derived at the block's end
             for j in range(n):
                 row = partial + codes[j] * job.group_stride
-                for k in range(N_SUMS):
+                for k in range(0 if has_weight else SUM_WEIGHT, N_SUMS if has_weight else SUM_BELOW):
                     row[k] += sums[k * EVAL_CHUNK + j]
         else:
             # without sample weights the counts are the weights, and the
@@ -1193,10 +1197,16 @@ cdef int evaluate_block(const Job* job, floating* float_kind,
     if not grouped:
         for k in range(N_SUMS):
             partial[k] = sum_lanes(&lanes[k * LANES])
-        if not has_weight:
+    # without sample weights the counts are the weights, and the sums below
+    # the threshold are the weights minus those above (exact for 0/1
+    # labels: sums of integers), in each group's row
+    if not has_weight:
+        row = partial
+        while row < partial + job.partial_size:
             for k in range(2):
-                partial[SUM_COUNT + k] = partial[SUM_WEIGHT + k]
-                partial[SUM_BELOW + k] = partial[SUM_WEIGHT + k] - partial[SUM_ABOVE + k]
+                row[SUM_COUNT + k] = row[SUM_WEIGHT + k]
+                row[SUM_BELOW + k] = row[SUM_WEIGHT + k] - row[SUM_ABOVE + k]
+            row += job.group_stride
     return bad
 
 
