@@ -828,7 +828,7 @@ def _code_groups(groups):
         return [], np.zeros(0, np.int64), False
     if groups.dtype.kind == "i" or (groups.dtype.kind == "u" and groups.dtype.itemsize < 8):
         # small integer codes: a bincount instead of a sort
-        low, high = int(groups.min()), int(groups.max())
+        low, high = _integer_range(groups)
         offset = None
         if high - low < max(2 * groups.size, 1 << 16):
             offset = groups.astype(np.int64, copy=False) - low if low else groups.astype(np.int64, copy=False)
@@ -861,6 +861,17 @@ def _code_groups(groups):
     except TypeError as error:
         raise TypeError(f"groups values cannot be sorted: {error}") from None
     return values.tolist(), codes.reshape(-1).astype(np.int64), False
+
+
+def _integer_range(values):
+    """(smallest, largest) of a non-empty integer array, as Python ints: one
+    kernel pass for contiguous int32/int64 (most group codes), else NumPy's
+    min() and max()."""
+    if (_kernels.integer_range is not None and values.dtype.kind == "i" and values.dtype.itemsize in (4, 8)
+            and values.dtype.isnative and values.flags.c_contiguous):
+        low, high = _kernels.integer_range(values)
+        return int(low), int(high)
+    return int(values.min()), int(values.max())
 
 
 def _drop_absent_groups(values, table):

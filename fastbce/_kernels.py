@@ -81,6 +81,9 @@ elementwise_kernel = _module.elementwise_kernel
 #: in-place build older than this kernel, so that such a build keeps working
 #: for everything else until it is rebuilt (log_loss then says so)
 multiclass_kernel = getattr(_module, "multiclass_kernel", None)
+#: (smallest, largest) of int32/int64 group codes in one pass (None in an
+#: in-place build older than it: NumPy's min() and max() instead)
+integer_range = getattr(_module, "integer_range", None)
 #: longest row bce_kernel sums per row (axis=)
 MAX_ROW_SUM_LENGTH = _module.MAX_ROW_SUM_LENGTH
 #: the sums of evaluate_kernel, in the order of its output's columns

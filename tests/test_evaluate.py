@@ -488,8 +488,8 @@ def test_threshold_table_matches_evaluate_at_each_edge():
 
 # ---------------------------------------------------------------- groups
 
-@pytest.mark.parametrize("kind", ["int", "negative_int", "gapped_int", "wide_int", "sparse_int", "str",
-                                  "float", "bool"])
+@pytest.mark.parametrize("kind", ["int", "negative_int", "int32", "strided_int", "gapped_int", "wide_int",
+                                  "sparse_int", "str", "float", "bool"])
 def test_groups_equal_per_group_sklearn(kind):
     """Every kind of group value; integers with gaps (absent values between
     the smallest and the largest: their rows are dropped after the pass),
@@ -499,7 +499,8 @@ def test_groups_equal_per_group_sklearn(kind):
     n = 3000
     y, p, w = make_binary(n, seed=18)
     codes = rng.integers(0, 4, n)
-    groups = {"int": codes, "negative_int": codes - 2, "gapped_int": codes * 3 - 5, "wide_int": codes * 700,
+    groups = {"int": codes, "negative_int": codes - 2, "int32": (codes - 9).astype(np.int32),
+              "strided_int": np.repeat(codes, 2)[::2], "gapped_int": codes * 3 - 5, "wide_int": codes * 700,
               "sparse_int": codes * 10**12,
               "str": np.array(["north", "south", "east", "west"])[codes],
               "float": codes * 0.5, "bool": codes % 2 == 0}[kind]
@@ -518,6 +519,22 @@ def test_groups_equal_per_group_sklearn(kind):
                              names=SCALARS + BINNED)
     assert_figures_close(ev, evaluate(y, p, sample_weight=w, bins=6), names=SCALARS + BINNED)
     assert ev.group is None
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_integer_range_of_group_codes_is_numpys_min_and_max(dtype):
+    """The one-pass range of integer group codes (fastbce/_evaluate.py), at
+    the dtype's extremes, anywhere in the array, for one element."""
+    from fastbce import _kernels
+    if _kernels.integer_range is None:
+        pytest.skip("an in-place build older than integer_range")
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(5)
+    for values in (np.array([7], dtype), rng.integers(-50, 50, 10_001).astype(dtype),
+                   np.array([0, info.max, 3, info.min, -1], dtype), np.arange(100_000, dtype=dtype)[::-1].copy()):
+        assert _kernels.integer_range(values) == (values.min(), values.max())
+    with pytest.raises(TypeError, match="int32 or int64"):
+        _kernels.integer_range(np.arange(3, dtype=np.uint64))
 
 
 def test_groups_lookup_by_numpy_scalar_and_missing_group():
