@@ -877,19 +877,19 @@ cdef inline void add_binary_sums(const Job* job, const floating* labels, const f
                                  const floating* w, Py_ssize_t n, double* lanes) noexcept nogil:
     # evaluate_chunk_binary's sums, made in lanes of the compute type
     # straight from the labels, the probabilities and each element's
-    # own-class loss, then added to the block's float64 lanes: the weights
-    # (counts), loss, Brier, probability and above-threshold sums, each split
-    # by class. No term is stored; the 0/1 counts are exact (a lane adds at
-    # most EVAL_CHUNK / WIDE of them).
+    # own-class loss, then added to the block's float64 lanes: the loss,
+    # Brier, probability and above-threshold sums, each split by class, and
+    # with weights the counts, weights and below-threshold sums too (without,
+    # the caller adds the class counts). No term is stored.
     cdef floating threshold = <floating> job.threshold
     cdef floating pos_weight = <floating> job.pos_weight_value
     # lanes of their own, which nothing else can alias, so that they stay
     # in registers (in the block's wide lanes they were loaded and stored
     # every step: 1.13x)
     cdef floating wide[N_SUMS * WIDE]
-    # without weights, the counts and below-threshold sums are derived (see
-    # evaluate_block)
-    cdef Py_ssize_t first = SUM_WEIGHT if w == NULL else 0
+    # without weights, the counts are the caller's, and the below-threshold
+    # sums are derived (see evaluate_block)
+    cdef Py_ssize_t first = SUM_LOSS if w == NULL else 0
     cdef Py_ssize_t last = SUM_BELOW if w == NULL else N_SUMS
     cdef Py_ssize_t i = 0, k
     for k in range(first * WIDE, last * WIDE):
@@ -950,8 +950,6 @@ cdef inline void add_binary_terms(floating label, floating prob, floating own, f
     cdef floating other = (one - prob) * (one - prob)
     cdef floating above = one if prob >= threshold else zero
     cdef Py_ssize_t i
-    wide[SUM_WEIGHT * WIDE + k] += negative
-    wide[(SUM_WEIGHT + 1) * WIDE + k] += label
     wide[SUM_LOSS * WIDE + k] += zero if label != zero else own
     wide[(SUM_LOSS + 1) * WIDE + k] += times_or_zero(pos_weight, own) if label != zero else zero
     i = SUM_BRIER * WIDE + k
@@ -1043,12 +1041,15 @@ cdef int evaluate_chunk_binary(const Job* job, const int8_t* y, const floating* 
     cdef int bin_of[EVAL_CHUNK]
     cdef int bad = 0
     cdef Py_ssize_t j
+    cdef uint16_t positives = 0  # (at most EVAL_CHUNK)
     # The labels in the compute type for the sums' loop (beside int8 ones,
     # GCC vectorized it with 8-byte vectors), checked here: a bit but the
-    # lowest set means neither 0 nor 1 (an OR of bytes, not of int lanes)
+    # lowest set means neither 0 nor 1 (an OR of bytes, not of int lanes);
+    # and counted (the unweighted sums' counts)
     for j in range(n):
         label_buffer[j] = <floating> y[j]
         other_bits |= (<uint8_t> y[j]) & 0xFE
+        positives += y[j]
     bad = other_bits != 0
     if job.from_logits:
         probs = &prob_buffer[0]
@@ -1074,6 +1075,9 @@ cdef int evaluate_chunk_binary(const Job* job, const int8_t* y, const floating* 
         return bad
     if w == NULL:
         add_binary_sums(job, label_buffer, probs, own_buffer, NULL, n, lanes)
+        # the class counts, exact integers: the same sums in any lanes
+        lanes[SUM_WEIGHT * LANES] += <double> (n - positives)
+        lanes[(SUM_WEIGHT + 1) * LANES] += <double> positives
     else:
         add_binary_sums(job, label_buffer, probs, own_buffer, w, n, lanes)
     if job.n_bins:
