@@ -1036,7 +1036,6 @@ cdef int evaluate_chunk_binary(const Job* job, const int8_t* y, const floating* 
     cdef uint8_t other_bits = 0
     cdef floating weight_negative, weight_positive
     cdef double* count
-    cdef floating neg_log_p, neg_log_not_p
     cdef const floating* probs = p
     cdef int bin_of[EVAL_CHUNK]
     cdef int bad = 0
