@@ -995,7 +995,7 @@ cdef inline void add_binary_group_terms(const Job* job, const int8_t* y, const f
         brier_term[j] = (weight * (one - probs[j]) * (one - probs[j]) if labels[j] != zero
                          else weight * probs[j] * probs[j])
         above_term[j] = weight if probs[j] >= threshold else zero
-        if w != NULL:  # (without weights: the probabilities, 1 - above)
+        if w != NULL:  # (without weights: the probabilities; the below-threshold sums are derived)
             prob_term[j] = weight * probs[j]
             below_term[j] = zero if probs[j] >= threshold else weight
     for j in range(n):
@@ -1138,6 +1138,10 @@ cdef int evaluate_block(const Job* job, floating* float_kind,
     # with groups, finite weights: an infinite one makes the other class's
     # terms NaN in the general loops, which the binary ones do not add)
     cdef bint binary_path = not has_pos_weight_array
+    # the sums a chunk adds: without sample weights, the counts and the sums
+    # below the threshold are derived at the block's end
+    cdef Py_ssize_t first_sum = 0 if has_weight else SUM_WEIGHT
+    cdef Py_ssize_t last_sum = N_SUMS if has_weight else SUM_BELOW
     cdef int bad = 0
     for k in range(N_SUMS * LANES):
         lanes[k] = 0
@@ -1174,18 +1178,13 @@ cdef int evaluate_block(const Job* job, floating* float_kind,
         else:
             bad |= evaluate_chunk_general(job, y, p, w, pw, sums, bin_of, n)
         if grouped:
-            # element by element into its group's row (in element order);
-            # without weights, the counts and below-threshold sums are
-            # derived at the block's end
+            # element by element into its group's row (in element order)
             for j in range(n):
                 row = partial + codes[j] * job.group_stride
-                for k in range(0 if has_weight else SUM_WEIGHT, N_SUMS if has_weight else SUM_BELOW):
+                for k in range(first_sum, last_sum):
                     row[k] += sums[k * EVAL_CHUNK + j]
         else:
-            # without sample weights the counts are the weights, and the
-            # sums below the threshold are the weights minus those above
-            # (exact for 0/1 labels: sums of integers): summed once
-            for k in range(0 if has_weight else SUM_WEIGHT, N_SUMS if has_weight else SUM_BELOW):
+            for k in range(first_sum, last_sum):
                 add_to_wide_lanes(&sums[k * EVAL_CHUNK], n, &wide[k * WIDE])
                 flush_wide_lanes(&wide[k * WIDE], &lanes[k * LANES])
         if job.n_bins:
