@@ -139,7 +139,9 @@ cdef enum:
     SUM_ABOVE = 10           # w (1 - y), w y where p >= threshold
     SUM_BELOW = 12           # ... where p < threshold
     N_SUMS = 14
-    N_BIN_SUMS = 4           # per bin: w (1 - y), w y, w (1 - y) p, w y p
+    N_BIN_SUMS = 4           # per bin: w (1 - y), w y, w (1 - y) p, w y p (in the table; while the
+                             # kernel runs, each class's two side by side: see table_bin_order)
+    BIN_CLASS = 2            # ... the running order: class c's weight at BIN_CLASS * c, its p after it
     EVAL_CHUNK = 256         # elements per evaluation chunk: its N_SUMS buffers stay in L1
                              # (and a float32 lane adds up at most 16 terms)
 #: longest row that bce_kernel sums per row (row_loss=)
@@ -1013,7 +1015,7 @@ cdef inline void add_binary_group_terms(const Job* job, const int8_t* y, const f
         for j in range(n):
             row = partial + codes[j] * stride + bin_of[j]
             row[0] += 1 if w == NULL else w[j]
-            row[2] += probs[j] if w == NULL else prob_term[j]
+            row[1] += probs[j] if w == NULL else prob_term[j]
 
 
 cdef int evaluate_chunk_binary(const Job* job, const int8_t* y, const floating* p, const floating* w,
@@ -1065,7 +1067,7 @@ cdef int evaluate_chunk_binary(const Job* job, const int8_t* y, const floating* 
     if job.n_bins:
         # where the element's count goes in its bin's row (of its group)
         for j in range(n):
-            bin_of[j] = N_SUMS + bin_index(probs[j], bins) * N_BIN_SUMS + y[j]
+            bin_of[j] = N_SUMS + bin_index(probs[j], bins) * N_BIN_SUMS + BIN_CLASS * y[j]
     if codes != NULL:
         if w == NULL:
             add_binary_group_terms(job, y, label_buffer, probs, own_buffer, NULL, codes, bin_of, partial, n)
@@ -1086,16 +1088,16 @@ cdef int evaluate_chunk_binary(const Job* job, const int8_t* y, const floating* 
                 # folded into the address; 1.07x)
                 count = partial + bin_of[j]
                 count[0] += 1
-                count[2] += probs[j]
+                count[1] += probs[j]
         else:
             for j in range(n):
                 # both classes' terms, as the general loops add them
-                count = partial + (bin_of[j] - y[j])
+                count = partial + (bin_of[j] - BIN_CLASS * y[j])
                 weight_negative = w[j] * (one - label_buffer[j])
                 weight_positive = w[j] * label_buffer[j]
                 count[0] += weight_negative
-                count[1] += weight_positive
-                count[2] += weight_negative * probs[j]
+                count[1] += weight_negative * probs[j]
+                count[2] += weight_positive
                 count[3] += weight_positive * probs[j]
     return bad
 
@@ -1192,8 +1194,8 @@ cdef int evaluate_block(const Job* job, floating* float_kind,
                 row = partial + (codes[j] * job.group_stride if grouped else 0)
                 bin_row = row + N_SUMS + bin_of[j] * N_BIN_SUMS
                 bin_row[0] += sums[SUM_WEIGHT * EVAL_CHUNK + j]
-                bin_row[1] += sums[(SUM_WEIGHT + 1) * EVAL_CHUNK + j]
-                bin_row[2] += sums[SUM_PROB * EVAL_CHUNK + j]
+                bin_row[1] += sums[SUM_PROB * EVAL_CHUNK + j]
+                bin_row[2] += sums[(SUM_WEIGHT + 1) * EVAL_CHUNK + j]
                 bin_row[3] += sums[(SUM_PROB + 1) * EVAL_CHUNK + j]
         chunk += n
     if not grouped:
@@ -1576,7 +1578,24 @@ def evaluate_kernel(y_true, y_pred, sample_weight, pos_weight, codes, sums,
     # them costs at most about one operation per element
     job.block_len = max(<Py_ssize_t> BLOCK, (job.partial_size + CHUNK - 1) // CHUNK * CHUNK)
     bad_index = run_job(&job, num_threads, <double*> cnp.PyArray_DATA(<cnp.ndarray> sums), &bad_operand)
+    if n_bins:
+        table_bin_order(<double*> cnp.PyArray_DATA(<cnp.ndarray> sums), sums.shape[0], &job)
     return bad_index, (OPERAND_NAMES[bad_operand] if bad_index >= 0 else None)
+
+
+cdef void table_bin_order(double* sums, Py_ssize_t rows, const Job* job) noexcept nogil:
+    # Each bin's sums from the order they are made in (a class's weight and p
+    # side by side, so that an element adds both in one 16-byte operation:
+    # 1.09x with bins=100) to the table's (the weights, then the p sums)
+    cdef Py_ssize_t row, k
+    cdef double* at
+    cdef double p_negative
+    for row in range(rows):
+        for k in range(job.n_bins):
+            at = sums + row * job.group_stride + N_SUMS + k * N_BIN_SUMS
+            p_negative = at[1]
+            at[1] = at[BIN_CLASS]
+            at[BIN_CLASS] = p_negative
 
 
 def multiclass_kernel(codes, y_pred, sample_weight, double eps, double high,
