@@ -388,6 +388,28 @@ cdef inline int binary_run(const source_t* kind, const floating* float_kind, con
     return binary
 
 
+cdef inline int binary_run_any(int type, const floating* float_kind, const char* src, Py_ssize_t stride,
+                               Py_ssize_t n, int8_t* out) noexcept nogil:
+    """binary_run for labels of type `type` (int8 copied as they are: 1)."""
+    cdef Py_ssize_t j
+    if type == TYPE_INT8:
+        for j in range(n):
+            out[j] = (<const int8_t*> (src + j * stride))[0]
+        return 1
+    elif type == TYPE_INT16:
+        return binary_run(<const int16_t*> NULL, float_kind, src, stride, n, out)
+    elif type == TYPE_INT32:
+        return binary_run(<const int32_t*> NULL, float_kind, src, stride, n, out)
+    elif type == TYPE_INT64:
+        return binary_run(<const int64_t*> NULL, float_kind, src, stride, n, out)
+    elif type == TYPE_HALF:
+        return binary_run(<const half_bits*> NULL, float_kind, src, stride, n, out)
+    elif type == TYPE_FLOAT:
+        return binary_run(<const float*> NULL, float_kind, src, stride, n, out)
+    else:
+        return binary_run(<const double*> NULL, float_kind, src, stride, n, out)
+
+
 cdef const int8_t* load_binary_labels(const Operand* op, Py_ssize_t cols, Py_ssize_t start,
                                              Py_ssize_t n, int8_t* buffer, const floating* float_kind) noexcept nogil:
     """The n labels from linear index `start` as int8, for the loops over
@@ -400,27 +422,17 @@ cdef const int8_t* load_binary_labels(const Operand* op, Py_ssize_t cols, Py_ssi
     iteration (1.2x to 1.4x the float-label loops on AVX2 and SSE2)."""
     if op.type == TYPE_INT8 and in_place(op, cols, start, n, 1):
         return <const int8_t*> address(op, cols, start)
-    cdef Py_ssize_t row = start // cols, col = start - row * cols, done = 0, run, j
-    cdef const char* src
+    cdef Py_ssize_t row = start // cols, col = start - row * cols, done = 0, run
+    cdef const char* src = op.data + row * op.row_stride + col * op.col_stride
     cdef int binary = 1
+    # soft labels (0.1, 0.9, ...) mostly show at the first one: then no pass
+    # over the chunk that would be thrown away (1.04x-1.06x)
+    if not binary_run_any(op.type, float_kind, src, op.col_stride, 1, buffer):
+        return NULL
     while done < n and binary:
         run = min(n - done, cols - col)
         src = op.data + row * op.row_stride + col * op.col_stride
-        if op.type == TYPE_INT8:
-            for j in range(run):
-                buffer[done + j] = (<const int8_t*> (src + j * op.col_stride))[0]
-        elif op.type == TYPE_INT16:
-            binary &= binary_run(<const int16_t*> NULL, float_kind, src, op.col_stride, run, buffer + done)
-        elif op.type == TYPE_INT32:
-            binary &= binary_run(<const int32_t*> NULL, float_kind, src, op.col_stride, run, buffer + done)
-        elif op.type == TYPE_INT64:
-            binary &= binary_run(<const int64_t*> NULL, float_kind, src, op.col_stride, run, buffer + done)
-        elif op.type == TYPE_HALF:
-            binary &= binary_run(<const half_bits*> NULL, float_kind, src, op.col_stride, run, buffer + done)
-        elif op.type == TYPE_FLOAT:
-            binary &= binary_run(<const float*> NULL, float_kind, src, op.col_stride, run, buffer + done)
-        else:
-            binary &= binary_run(<const double*> NULL, float_kind, src, op.col_stride, run, buffer + done)
+        binary &= binary_run_any(op.type, float_kind, src, op.col_stride, run, buffer + done)
         done += run
         row += 1
         col = 0

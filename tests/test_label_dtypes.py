@@ -69,6 +69,7 @@ def test_soft_labels_beside_binary_chunks(data, pred_dtype):
     soft = y.astype(np.float64)
     soft[2048:3072] = np.linspace(0, 1, 1024)      # one whole chunk soft
     soft[4100] = 0.25                               # one soft label in another
+    soft[1024] = 0.5                                # a chunk whose first label alone is soft
     soft = soft.astype(np.float16).astype(np.float64)  # exactly representable in every float dtype
     xs = x.astype(pred_dtype)
     rtol = 1e-6 if pred_dtype == "float32" else 1e-12
