@@ -893,17 +893,17 @@ cdef inline void add_binary_sums(const Job* job, const floating* labels, const f
     # straight from the labels, the probabilities and each element's
     # own-class loss, then added to the block's float64 lanes: the loss,
     # Brier, probability and above-threshold sums, each split by class, and
-    # with weights the counts, weights and below-threshold sums too (without,
-    # the caller adds the class counts). No term is stored.
+    # with weights the weights and below-threshold sums too (the caller adds
+    # the class counts). No term is stored.
     cdef floating threshold = <floating> job.threshold
     cdef floating pos_weight = <floating> job.pos_weight_value
     # lanes of their own, which nothing else can alias, so that they stay
     # in registers (in the block's wide lanes they were loaded and stored
     # every step: 1.13x)
     cdef floating wide[N_SUMS * WIDE]
-    # without weights, the counts are the caller's, and the below-threshold
+    # the counts are the caller's, and without weights the below-threshold
     # sums are derived (see evaluate_block)
-    cdef Py_ssize_t first = SUM_LOSS if w == NULL else 0
+    cdef Py_ssize_t first = SUM_LOSS if w == NULL else SUM_WEIGHT
     cdef Py_ssize_t last = SUM_BELOW if w == NULL else N_SUMS
     cdef Py_ssize_t i = 0, k
     for k in range(first * WIDE, last * WIDE):
@@ -936,8 +936,6 @@ cdef inline void add_weighted_binary_terms(floating label, floating prob, floati
     cdef floating wn = w * (one - label)
     cdef floating wp = w * label
     cdef bint above = prob >= threshold
-    wide[SUM_COUNT * WIDE + k] += one - label
-    wide[(SUM_COUNT + 1) * WIDE + k] += label
     wide[SUM_WEIGHT * WIDE + k] += wn
     wide[(SUM_WEIGHT + 1) * WIDE + k] += wp
     wide[SUM_LOSS * WIDE + k] += times_or_zero(wn, own)
@@ -1086,13 +1084,16 @@ cdef int evaluate_chunk_binary(const Job* job, const int8_t* y, const floating* 
         else:
             add_binary_group_terms(job, y, label_buffer, probs, own_buffer, w, codes, bin_of, partial, n)
         return bad
+    # the class counts (without weights, also the weights), exact integers:
+    # the same sums in any lanes
     if w == NULL:
         add_binary_sums(job, label_buffer, probs, own_buffer, NULL, n, lanes)
-        # the class counts, exact integers: the same sums in any lanes
         lanes[SUM_WEIGHT * LANES] += <double> (n - positives)
         lanes[(SUM_WEIGHT + 1) * LANES] += <double> positives
     else:
         add_binary_sums(job, label_buffer, probs, own_buffer, w, n, lanes)
+        lanes[SUM_COUNT * LANES] += <double> (n - positives)
+        lanes[(SUM_COUNT + 1) * LANES] += <double> positives
     if job.n_bins:
         if w == NULL:
             for j in range(n):
