@@ -139,8 +139,9 @@ cdef enum:
     SUM_ABOVE = 10           # w (1 - y), w y where p >= threshold
     SUM_BELOW = 12           # ... where p < threshold
     N_SUMS = 14
+    CLASS_SUMS = 7           # while the kernel runs, a row keeps a class's sums side by side (row_at)
     N_BIN_SUMS = 4           # per bin: w (1 - y), w y, w (1 - y) p, w y p (in the table; while the
-                             # kernel runs, each class's two side by side: see table_bin_order)
+                             # kernel runs, each class's two side by side: see table_order)
     BIN_CLASS = 2            # ... the running order: class c's weight at BIN_CLASS * c, its p after it
     EVAL_CHUNK = 256         # elements per evaluation chunk: its N_SUMS buffers stay in L1
                              # (and a float32 lane adds up at most 16 terms)
@@ -839,6 +840,14 @@ cdef inline void store_terms(floating label, floating prob, floating neg_log_p, 
         bin_of[j] = bin_index(prob, bins)
 
 
+cdef inline Py_ssize_t row_at(Py_ssize_t k) noexcept nogil:
+    # Where sum k (SUM_* + class) lies in a row of partial while the kernel
+    # runs: each class's sums side by side, so that the grouped loop adds an
+    # element's weight, loss, Brier and probability terms in one 32-byte
+    # operation; table_order puts them in the table's order at the end
+    return (k & 1) * CLASS_SUMS + (k >> 1)
+
+
 cdef inline int bin_index(floating prob, floating bins) noexcept nogil:
     # min(floor(prob * bins), bins - 1); a NaN (flagged invalid anyway) goes to bin 0
     cdef floating one = 1, zero = 0
@@ -1011,16 +1020,16 @@ cdef inline void add_binary_group_terms(const Job* job, const int8_t* y, const f
             prob_term[j] = weight * probs[j]
             below_term[j] = zero if probs[j] >= threshold else weight
     for j in range(n):
-        row = partial + codes[j] * stride + y[j]
+        row = partial + codes[j] * stride + CLASS_SUMS * y[j]
         if w != NULL:  # (without weights: the counts and below-threshold sums, see evaluate_block)
-            row[SUM_COUNT] += 1
-        row[SUM_WEIGHT] += 1 if w == NULL else w[j]
-        row[SUM_LOSS] += loss_term[j]
-        row[SUM_BRIER] += brier_term[j]
-        row[SUM_PROB] += probs[j] if w == NULL else prob_term[j]
-        row[SUM_ABOVE] += above_term[j]
+            row[row_at(SUM_COUNT)] += 1
+        row[row_at(SUM_WEIGHT)] += 1 if w == NULL else w[j]
+        row[row_at(SUM_LOSS)] += loss_term[j]
+        row[row_at(SUM_BRIER)] += brier_term[j]
+        row[row_at(SUM_PROB)] += probs[j] if w == NULL else prob_term[j]
+        row[row_at(SUM_ABOVE)] += above_term[j]
         if w != NULL:
-            row[SUM_BELOW] += below_term[j]
+            row[row_at(SUM_BELOW)] += below_term[j]
     if job.n_bins:
         for j in range(n):
             row = partial + codes[j] * stride + bin_of[j]
@@ -1197,7 +1206,7 @@ cdef int evaluate_block(const Job* job, floating* float_kind,
             for j in range(n):
                 row = partial + codes[j] * job.group_stride
                 for k in range(first_sum, last_sum):
-                    row[k] += sums[k * EVAL_CHUNK + j]
+                    row[row_at(k)] += sums[k * EVAL_CHUNK + j]
         else:
             for k in range(first_sum, last_sum):
                 add_to_wide_lanes(&sums[k * EVAL_CHUNK], n, &wide[k * WIDE])
@@ -1213,7 +1222,7 @@ cdef int evaluate_block(const Job* job, floating* float_kind,
         chunk += n
     if not grouped:
         for k in range(N_SUMS):
-            partial[k] = sum_lanes(&lanes[k * LANES])
+            partial[row_at(k)] = sum_lanes(&lanes[k * LANES])
     # without sample weights the counts are the weights, and the sums below
     # the threshold are the weights minus those above (exact for 0/1
     # labels: sums of integers), in each group's row
@@ -1221,8 +1230,8 @@ cdef int evaluate_block(const Job* job, floating* float_kind,
         row = partial
         while row < partial + job.partial_size:
             for k in range(2):
-                row[SUM_COUNT + k] = row[SUM_WEIGHT + k]
-                row[SUM_BELOW + k] = row[SUM_WEIGHT + k] - row[SUM_ABOVE + k]
+                row[row_at(SUM_COUNT + k)] = row[row_at(SUM_WEIGHT + k)]
+                row[row_at(SUM_BELOW + k)] = row[row_at(SUM_WEIGHT + k)] - row[row_at(SUM_ABOVE + k)]
             row += job.group_stride
     return bad
 
@@ -1591,19 +1600,26 @@ def evaluate_kernel(y_true, y_pred, sample_weight, pos_weight, codes, sums,
     # them costs at most about one operation per element
     job.block_len = max(<Py_ssize_t> BLOCK, (job.partial_size + CHUNK - 1) // CHUNK * CHUNK)
     bad_index = run_job(&job, num_threads, <double*> cnp.PyArray_DATA(<cnp.ndarray> sums), &bad_operand)
-    if n_bins:
-        table_bin_order(<double*> cnp.PyArray_DATA(<cnp.ndarray> sums), sums.shape[0], &job)
+    table_order(<double*> cnp.PyArray_DATA(<cnp.ndarray> sums), sums.shape[0], &job)
     return bad_index, (OPERAND_NAMES[bad_operand] if bad_index >= 0 else None)
 
 
-cdef void table_bin_order(double* sums, Py_ssize_t rows, const Job* job) noexcept nogil:
-    # Each bin's sums from the order they are made in (a class's weight and p
-    # side by side, so that an element adds both in one 16-byte operation:
-    # 1.09x with bins=100) to the table's (the weights, then the p sums)
+cdef void table_order(double* sums, Py_ssize_t rows, const Job* job) noexcept nogil:
+    # Each row from the order its sums are made in (row_at: a class's sums
+    # side by side; each bin's weight and p of a class side by side, so that
+    # an element adds both in one 16-byte operation, 1.12x with bins=100)
+    # to the table's: the classes' parts of each sum side by side, and each
+    # bin's weights, then its p sums
     cdef Py_ssize_t row, k
     cdef double* at
+    cdef double made[N_SUMS]
     cdef double p_negative
     for row in range(rows):
+        at = sums + row * job.group_stride
+        for k in range(N_SUMS):
+            made[k] = at[k]
+        for k in range(N_SUMS):
+            at[k] = made[row_at(k)]
         for k in range(job.n_bins):
             at = sums + row * job.group_stride + N_SUMS + k * N_BIN_SUMS
             p_negative = at[1]
