@@ -1135,13 +1135,13 @@ cdef inline bint any_infinite(const floating* values, Py_ssize_t n) noexcept nog
 cdef inline void add_to_row(double* row, const floating* sums, Py_ssize_t j,
                             Py_ssize_t first, Py_ssize_t last) noexcept nogil:
     # element j's sums first..last (SUM_* // 2, both classes) from the
-    # chunk's terms into its row, a class's side by side (row_at): called
-    # with constant bounds, which GCC adds as vectors (soft labels with
-    # groups 1.24x)
+    # chunk's terms into its row, in the row's order (row_at: a class's sums
+    # side by side): called with constant bounds, which GCC adds as vectors
+    # (soft labels with groups 1.24x)
     cdef Py_ssize_t c, k
     for c in range(2):
         for k in range(first, last):
-            row[c * CLASS_SUMS + k] += sums[(2 * k + c) * EVAL_CHUNK + j]
+            row[row_at(2 * k + c)] += sums[(2 * k + c) * EVAL_CHUNK + j]
 
 
 cdef int evaluate_block(const Job* job, floating* float_kind,
