@@ -544,6 +544,69 @@ def test_groups_lookup_by_numpy_scalar_and_missing_group():
         ev.groups[4]
 
 
+def test_figures_of_many_rows_equal_row_by_row_bit_for_bit(monkeypatch):
+    """Many groups' figures come from NumPy over the table's columns, a few
+    groups' from Python floats row by row (fastbce/_evaluate.py, _figures):
+    the same values bit for bit, edge rows (no weight, one class, infinite
+    sums) included."""
+    from fastbce import _evaluate
+    rng = np.random.default_rng(40)
+    table = rng.random((60, _evaluate._N_SUM_COLUMNS)) * rng.choice([0.0, 1e-300, 1.0, 1e300], (60, 1))
+    table[:, :2] = rng.integers(0, 10**6, (60, 2))   # the counts: whole numbers
+    table[1] = 0.0
+    table[2, 1::2] = 0.0                      # no positives
+    table[3, 0::2] = 0.0                      # no negatives
+    table[4, 2:4] = np.inf                    # infinite weights
+    table[5, :2] = (0.75, 0.95)               # soft labels' counts: n rounds to nearest
+    table[6, :2] = (1.25, 1.25)               # ... and halves to even
+    table[7] = 1.0
+    table[7, 10] = np.inf                     # infinite negatives above the threshold
+    for class_weight in ((1.0, 1.0), (0.25, 3.0), (0.0, 1.0)):
+        for threshold in (0.5, 0.0):
+            monkeypatch.setattr(_evaluate, "_FEW_ROWS", 0)
+            figures_of, weight_sums = _evaluate._figure_rows(table, class_weight, threshold)
+            by_columns = [figures_of(k) for k in range(len(table))]
+            monkeypatch.setattr(_evaluate, "_FEW_ROWS", len(table))
+            figures_of, expected_sums = _evaluate._figure_rows(table, class_weight, threshold)
+            by_rows = [figures_of(k) for k in range(len(table))]
+            np.testing.assert_array_equal(weight_sums, expected_sums)
+            for columns, rows in zip(by_columns, by_rows):
+                assert list(columns) == list(rows)
+                for name in rows:
+                    assert type(columns[name]) is type(rows[name]), name
+                    assert (columns[name] == rows[name]
+                            or (math.isnan(columns[name]) and math.isnan(rows[name]))), name
+
+
+def test_many_groups_are_made_when_read_and_equal_a_few_groups_report(monkeypatch):
+    from fastbce import _evaluate
+    y, p, w = make_binary(6000, seed=41)
+    groups = np.arange(6000) % 150
+    w[groups == 7] = 0.0
+    y[groups == 8] = 1
+    keywords = dict(sample_weight=w, class_weight={0: 0.5, 1: 2.0}, groups=groups, bins=7)
+    with pytest.warns(RuntimeWarning, match=r"1 group\(s\) with zero total weight \(7\)"):
+        ev = evaluate(y, p, **keywords)
+    assert 150 > _evaluate._FEW_ROWS
+    made = lambda: sum(type(report) is not int for report in ev.groups._evaluations.values())
+    assert made() == 0
+    assert "more groups" in repr(ev) and made() == 2 * Evaluation._REPR_MAX_GROUPS // 2
+    assert ev.groups[100] is ev.groups[100] and ev.groups[100].group == 100
+    monkeypatch.setattr(_evaluate, "_FEW_ROWS", 10**9)
+    with pytest.warns(RuntimeWarning, match="zero total weight"):
+        row_by_row = evaluate(y, p, **keywords)
+    assert_dicts_close(ev.to_dict(), row_by_row.to_dict(), rtol=0)
+    assert made() == 150
+    assert_dicts_close(pickle.loads(pickle.dumps(ev)).to_dict(), row_by_row.to_dict(), rtol=0)
+    mask = groups == 11
+    alone = evaluate(y[mask], p[mask], sample_weight=w[mask], class_weight={0: 0.5, 1: 2.0}, bins=7)
+    assert_figures_close(ev.groups[11], alone, names=SCALARS + BINNED)
+    fresh = evaluate(y, p, **dict(keywords, sample_weight=None))
+    assert [value for value in fresh.groups] == list(range(150))
+    assert [report.group for report in fresh.groups.values()] == list(range(150))
+    assert isinstance(pickle.loads(pickle.dumps(fresh.groups)), GroupEvaluations)
+
+
 def test_class_weight_balanced_per_group_uses_overall_counts():
     y, p, w = make_binary(2000, seed=19, positive_rate=0.15)
     groups = np.arange(2000) % 3
