@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 import fastbce.torch as ft
+from fastbce.bench import match_inductor_vector_width
 from _timing import best_time as best, size_and_threads
 
 
@@ -33,6 +34,7 @@ def main():
     warnings.filterwarnings("ignore")
     cases = [("logits", logits, ft.binary_cross_entropy_with_logits, F.binary_cross_entropy_with_logits),
              ("probabilities", probabilities, ft.binary_cross_entropy, F.binary_cross_entropy)]
+    match_inductor_vector_width()
     compiled = {name: torch.compile(eager) for name, _, _, eager in cases}
     print(f"forward + backward, n = {n:,}, float32, torch {torch.__version__}; "
           "ratio = peer time / fastbce.torch time")

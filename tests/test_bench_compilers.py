@@ -101,6 +101,25 @@ def test_torch_compile_matches_fastbce(op, kind, dtype):
     _check(op, kind, dtype, ours, impl())
 
 
+@pytest.mark.parametrize("capability", ["avx2", "avx512"])
+def test_torch_compile_held_to_an_isa_matches_fastbce(capability, monkeypatch):
+    """ATEN_CPU_CAPABILITY holds Inductor to an ISA (the bench's AVX2
+    comparisons); alone, avx2 on an AVX-512 machine made Inductor read half
+    the elements (bench.match_inductor_vector_width)."""
+    pytest.importorskip("torch")
+    import torch._inductor.config as inductor_config
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", capability)
+    monkeypatch.setattr(inductor_config.cpp, "simdlen", None)
+    for op in ("bce", "bce_and_grad"):
+        labels, y_pred, ours = _fastbce(op, "logits", "float32")
+        try:
+            impl = bench.PEER_IMPLS["torch_compile"](op, "logits", labels.astype(y_pred.dtype), y_pred, 1)
+        except bench.PeerUnavailable as error:
+            pytest.skip(str(error))
+        _check(op, "logits", "float32", ours, impl())
+        assert inductor_config.cpp.simdlen == {"avx2": 256, "avx512": 512}[capability]
+
+
 def test_bench_runs_with_compiler_peers(capsys, tmp_path):
     pytest.importorskip("jax")
     pytest.importorskip("torch")
