@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+import threading
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -221,6 +222,9 @@ class ReliabilityCurve:
         return _pandas().DataFrame({f.name: getattr(self, f.name) for f in fields(self)})
 
 
+_MAKING = threading.Lock()
+
+
 class GroupEvaluations(Mapping):
     """Read-only mapping: group value -> :class:`Evaluation`, in sorted group order.
 
@@ -251,8 +255,11 @@ class GroupEvaluations(Mapping):
         except KeyError:
             raise KeyError(f"no group {value!r}; the groups are {list(self._evaluations)!r}") from None
         if type(evaluation) is int:
-            # (replacing a key's value leaves any iteration over the keys valid)
-            evaluation = self._evaluations[value] = self._make(evaluation)
+            with _MAKING:  # threads reading one group at once get one report
+                evaluation = self._evaluations[value]
+                if type(evaluation) is int:
+                    # (replacing a key's value leaves any iteration over the keys valid)
+                    evaluation = self._evaluations[value] = self._make(evaluation)
         return evaluation
 
     def __reduce__(self):

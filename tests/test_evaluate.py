@@ -605,6 +605,17 @@ def test_many_groups_are_made_when_read_and_equal_a_few_groups_report(monkeypatc
     assert [value for value in fresh.groups] == list(range(150))
     assert [report.group for report in fresh.groups.values()] == list(range(150))
     assert isinstance(pickle.loads(pickle.dumps(fresh.groups)), GroupEvaluations)
+    # threads reading the same groups at once get one report per group
+    from concurrent.futures import ThreadPoolExecutor
+    shared = evaluate(y, p, **dict(keywords, sample_weight=None))
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often: a race would show
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            seen = list(pool.map(lambda k: [shared.groups[value] for value in range(150)], range(8)))
+    finally:
+        sys.setswitchinterval(interval)
+    assert all(all(a is b for a, b in zip(seen[0], other)) for other in seen[1:])
 
 
 def test_class_weight_balanced_per_group_uses_overall_counts():
