@@ -109,15 +109,21 @@ def test_torch_compile_held_to_an_isa_matches_fastbce(capability, monkeypatch):
     pytest.importorskip("torch")
     import torch._inductor.config as inductor_config
     monkeypatch.setenv("ATEN_CPU_CAPABILITY", capability)
-    monkeypatch.setattr(inductor_config.cpp, "simdlen", None)
-    for op in ("bce", "bce_and_grad"):
-        labels, y_pred, ours = _fastbce(op, "logits", "float32")
-        try:
-            impl = bench.PEER_IMPLS["torch_compile"](op, "logits", labels.astype(y_pred.dtype), y_pred, 1)
-        except bench.PeerUnavailable as error:
-            pytest.skip(str(error))
-        _check(op, "logits", "float32", ours, impl())
-        assert inductor_config.cpp.simdlen == {"avx2": 256, "avx512": 512}[capability]
+    # (not monkeypatch.setattr: its undo deletes the setting, which hides
+    # it from torch's config module for good)
+    before = inductor_config.cpp.simdlen
+    inductor_config.cpp.simdlen = None
+    try:
+        for op in ("bce", "bce_and_grad"):
+            labels, y_pred, ours = _fastbce(op, "logits", "float32")
+            try:
+                impl = bench.PEER_IMPLS["torch_compile"](op, "logits", labels.astype(y_pred.dtype), y_pred, 1)
+            except bench.PeerUnavailable as error:
+                pytest.skip(str(error))
+            _check(op, "logits", "float32", ours, impl())
+            assert inductor_config.cpp.simdlen == {"avx2": 256, "avx512": 512}[capability]
+    finally:
+        inductor_config.cpp.simdlen = before
 
 
 def test_bench_runs_with_compiler_peers(capsys, tmp_path):
