@@ -48,10 +48,11 @@ fb_register_atfork()
 
 cdef extern from *:
     """
-    /* Logits with labels of the predictions' own float type and no
-       weights: AVX-512 compiles the float-label loops to faster code than
-       narrowing the labels to int8 first (1.10x-1.19x); AVX2 and SSE2 the
-       other way round (0.81x-0.95x), see docs/kernels.md */
+    /* Labels of the predictions' own float type and no weights: AVX-512
+       compiles the float-label loops to faster code than narrowing the
+       labels to int8 first (logits 1.10x-1.19x, 0/1 labels with
+       probabilities 1.06x-1.10x); AVX2 and SSE2 the other way round
+       (0.81x-0.95x), see docs/kernels.md */
     #if defined(__AVX512F__)
     #define FB_FLOAT_LABELS_IN_PLACE 1
     #else
@@ -562,6 +563,17 @@ cdef inline int invalid_inputs_within(floating label, floating prediction, float
             | invalid_sample_weight(w) | invalid_pos_weight(pw))
 
 
+cdef inline floating label_is_one(label_t y, const floating* kind) noexcept nogil:
+    # a label known to be 0 or 1 (labels_are_binary) as 0 or 1 in the compute
+    # type (of `kind`, only a type): int8 labels as they are (their check
+    # flags any other value), float ones through a comparison, which GCC
+    # vectorizes where the float itself it does not
+    if label_t is int8_t:
+        return <floating> y
+    else:
+        return <floating> (y != 0)
+
+
 cdef inline bint labels_are_binary(const label_t* y, Py_ssize_t n) noexcept nogil:
     cdef int binary = 1
     cdef Py_ssize_t j
@@ -573,14 +585,15 @@ cdef inline bint labels_are_binary(const label_t* y, Py_ssize_t n) noexcept nogi
 cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
                           const floating* w, const floating* pw,
                           floating* loss, floating* grad, floating* hess, Py_ssize_t n,
-                          bint plain) noexcept nogil:
+                          bint binary, bint plain) noexcept nogil:
     """Loss and/or gradient of n contiguous elements; nonzero if any input is invalid.
 
     One loop per (input kind, outputs): each is branch-free, so that the
     compiler vectorizes it. `plain` (a constant at each call: no weights,
     pos_weight 1, no smoothing) reads neither weight buffer and lets the
     weighting fold away; the values are bit for bit the weighted ones with
-    weights 1.
+    weights 1. `binary`: the labels are all 0 or 1 (labels_are_binary; the
+    probability loops take one log then).
     """
     cdef floating one = 1
     cdef floating eps = <floating> job.eps
@@ -626,25 +639,27 @@ cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
                 label = label if plain else smooth_label(label, keep, half_smoothing)
                 loss[j] = loss_and_grad_logit(label, p[j], weight, positive_weight, &unscaled_grad)
                 grad[j] = scale * unscaled_grad
-    elif job.keep == 1 and labels_are_binary(y, n):
-        # labels all 0 or 1 (the common case): one log per element, not two
+    elif job.keep == 1 and binary:
+        # labels all 0 or 1 (the common case): one log per element, not two.
+        # Float labels are read as label_is_one: GCC (12) leaves these loops
+        # scalar over the float label itself ("no vectype"; 0.09x)
         if grad == NULL:
             for j in range(n):
-                label = <floating> y[j]
+                label = label_is_one(y[j], p)
                 weight = one if plain else w[j]
                 positive_weight = one if plain else pw[j]
                 bad |= invalid_inputs_within(label, p[j], weight, positive_weight, False, low, high)
                 loss[j] = loss_probability_binary(label, clip_probability(p[j], eps), weight, positive_weight)
         elif loss == NULL:
             for j in range(n):
-                label = <floating> y[j]
+                label = label_is_one(y[j], p)
                 weight = one if plain else w[j]
                 positive_weight = one if plain else pw[j]
                 bad |= invalid_inputs_within(label, p[j], weight, positive_weight, False, low, high)
                 grad[j] = scale * grad_probability_binary(label, clip_probability(p[j], eps), weight, positive_weight)
         else:
             for j in range(n):
-                label = <floating> y[j]
+                label = label_is_one(y[j], p)
                 weight = one if plain else w[j]
                 positive_weight = one if plain else pw[j]
                 bad |= invalid_inputs_within(label, p[j], weight, positive_weight, False, low, high)
@@ -686,14 +701,14 @@ cdef inline int bce_chunk(const Job* job, const label_t* y, const floating* p,
 # the loops' constants to the stack in the latter: 0.83x on float64)
 cdef int bce_chunk_plain(const Job* job, const label_t* y, const floating* p, const floating* w,
                          const floating* pw, floating* loss, floating* grad, floating* hess,
-                         Py_ssize_t n) noexcept nogil:
-    return bce_chunk(job, y, p, w, pw, loss, grad, hess, n, True)
+                         Py_ssize_t n, bint binary) noexcept nogil:
+    return bce_chunk(job, y, p, w, pw, loss, grad, hess, n, binary, True)
 
 
 cdef int bce_chunk_weighted(const Job* job, const label_t* y, const floating* p, const floating* w,
                             const floating* pw, floating* loss, floating* grad, floating* hess,
-                            Py_ssize_t n) noexcept nogil:
-    return bce_chunk(job, y, p, w, pw, loss, grad, hess, n, False)
+                            Py_ssize_t n, bint binary) noexcept nogil:
+    return bce_chunk(job, y, p, w, pw, loss, grad, hess, n, binary, False)
 
 
 cdef int bce_block(const Job* job, floating* float_kind, Py_ssize_t start, Py_ssize_t stop,
@@ -725,9 +740,10 @@ cdef int bce_block(const Job* job, floating* float_kind, Py_ssize_t start, Py_ss
     cdef bint plain = (not has_weight and not has_pos_weight_array and job.pos_weight_value == 1
                        and job.keep == 1)
     # (see FB_FLOAT_LABELS_IN_PLACE)
-    cdef bint labels_as_they_are = (FB_FLOAT_LABELS_IN_PLACE and job.from_logits and plain
+    cdef bint labels_as_they_are = (FB_FLOAT_LABELS_IN_PLACE and plain
                                     and job.y_true.type == job.y_pred.type)
     cdef int bad = 0
+    cdef bint binary
     for k in range(LANES):
         loss_lanes[k] = 0
         weight_lanes[k] = 0
@@ -769,17 +785,20 @@ cdef int bce_block(const Job* job, floating* float_kind, Py_ssize_t start, Py_ss
         # one copy of the loops per label kind: integer (and 0/1 float)
         # labels as int8, widened inside the math loop where it costs next
         # to nothing; soft float labels in the compute type. GCC (12) leaves
-        # the unweighted probability loops with float labels scalar ("no
+        # the unweighted probability loops over soft float labels scalar ("no
         # vectype" for the label load: 95 against 1,000 M elements/s); the
-        # weighted ones, reading the constant weight buffers, it vectorizes
+        # weighted ones, reading the constant weight buffers, it vectorizes.
+        # (0/1 float labels in place: see bce_chunk's label_is_one)
+        binary = (not job.from_logits and job.keep == 1
+                  and (labels_are_binary(integer_y, n) if integer_y != NULL else labels_are_binary(y, n)))
         if integer_y != NULL and plain:
-            bad |= bce_chunk_plain(job, integer_y, p, w, pw, loss, grad, hess, n)
+            bad |= bce_chunk_plain(job, integer_y, p, w, pw, loss, grad, hess, n, binary)
         elif integer_y != NULL:
-            bad |= bce_chunk_weighted(job, integer_y, p, w, pw, loss, grad, hess, n)
-        elif plain and job.from_logits:
-            bad |= bce_chunk_plain(job, y, p, w, pw, loss, grad, hess, n)
+            bad |= bce_chunk_weighted(job, integer_y, p, w, pw, loss, grad, hess, n, binary)
+        elif plain and (job.from_logits or binary):
+            bad |= bce_chunk_plain(job, y, p, w, pw, loss, grad, hess, n, binary)
         else:
-            bad |= bce_chunk_weighted(job, y, p, w, pw, loss, grad, hess, n)
+            bad |= bce_chunk_weighted(job, y, p, w, pw, loss, grad, hess, n, binary)
         if job.limited:
             # (the predictions' limits are checked by the math loops) after
             # the math loop, which brought the chunk into cache (first, this

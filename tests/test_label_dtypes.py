@@ -39,6 +39,10 @@ def _calls(y, x, pred_dtype, layout):
         "logits none": fastbce.bce(y, xs, from_logits=True, reduction="none").tobytes(),
         "and_grad logits": (lambda r: (r[0], r[1].tobytes()))(fastbce.bce_and_grad(y, xs, from_logits=True)),
         "and_grad probabilities": (lambda r: (r[0], r[1].tobytes()))(fastbce.bce_and_grad(y, p, pos_weight=2.0)),
+        # without weights (labels of the predictions' dtype read in place on AVX-512)
+        "and_grad probabilities plain": (lambda r: (r[0], r[1].tobytes()))(fastbce.bce_and_grad(y, p)),
+        "grad probabilities": fastbce.bce_grad(y, p).tobytes(),
+        "probabilities none": fastbce.bce(y, p, reduction="none").tobytes(),
         "smoothed": fastbce.bce(y, xs, from_logits=True, label_smoothing=0.1),
         "grad_hess": tuple(a.tobytes() for a in fastbce.grad_hess(y, xs)),
         "evaluate": (lambda e: (e.log_loss, e.brier, e.tp, e.fp, e.roc_auc))(fastbce.evaluate(y, p, bins=20)),
@@ -112,8 +116,13 @@ def test_an_invalid_label_is_named_whatever_its_dtype(data, dtype, value, layout
 def test_negative_zero_labels_are_zero(data):
     y, x = data
     labels = np.where(y, 1.0, -0.0)
+    p = 1 / (1 + np.exp(-x))
     for dtype in ("float16", "float32", "float64"):
         assert fastbce.bce(labels.astype(dtype), x, from_logits=True) == fastbce.bce(y, x, from_logits=True)
+        for pred_dtype in ("float32", "float64"):
+            ours = fastbce.bce_and_grad(labels.astype(dtype), p.astype(pred_dtype))
+            expected = fastbce.bce_and_grad(y, p.astype(pred_dtype))
+            assert ours[0] == expected[0] and ours[1].tobytes() == expected[1].tobytes()
 
 
 def test_float64_labels_beside_float32_predictions_are_read_as_float32(data):
