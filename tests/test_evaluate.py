@@ -762,7 +762,7 @@ def test_unpickles_an_evaluator_pickled_with_sums_by_name():
 def test_report_is_not_changed_by_later_updates():
     # the bins-derived figures are computed when first read: after these updates
     y, p, w = make_binary(3000, seed=30)
-    for groups in (None, np.arange(3000) % 3):
+    for groups in (None, np.arange(3000) % 3, np.arange(3000) % 40):  # (40: the figures by columns)
         evaluator = Evaluator(bins=8)
         evaluator.update(y[:1000], p[:1000], sample_weight=w[:1000],
                          groups=None if groups is None else groups[:1000])
