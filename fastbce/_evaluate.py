@@ -585,14 +585,14 @@ def _figures(sums, class_weight, threshold):
     """
     (count0, count1, weight0, weight1, loss0, loss1, brier0, brier1, prob0, prob1,
      above0, above1, below0, below1) = _unpack_sums(sums)
-    rows = isinstance(count0, np.ndarray)
-    ratio = _ratios if rows else _ratio
+    arrays = isinstance(count0, np.ndarray)  # the columns of many rows
+    ratio = _ratios if arrays else _ratio
     cw0, cw1 = class_weight
     weight0, weight1 = cw0 * weight0, cw1 * weight1
     total = weight0 + weight1
     nan = math.nan
     out = {}
-    out["n"] = np.rint(count0 + count1).astype(np.int64) if rows else round(count0 + count1)
+    out["n"] = np.rint(count0 + count1).astype(np.int64) if arrays else round(count0 + count1)
     out["weight_sum"] = total
     out["log_loss"] = ratio(cw0 * loss0 + cw1 * loss1, total, nan)
     out["brier"] = ratio(cw0 * brier0 + cw1 * brier1, total, nan)
@@ -612,18 +612,18 @@ def _figures(sums, class_weight, threshold):
     # balanced_accuracy_score: mean per-class recall over the classes present
     has1, has0 = true_sum > 0, (tn + fp) > 0
     recall1, recall0 = ratio(tp, true_sum, 0.0), ratio(tn, tn + fp, 0.0)
-    if rows:
+    if arrays:
         out["balanced_accuracy"] = ratio(np.where(has0, recall0, 0.0) + np.where(has1, recall1, 0.0),
                                          has0.astype(float) + has1.astype(float), nan)
     else:
         out["balanced_accuracy"] = ratio((recall0 if has0 else 0.0) + (recall1 if has1 else 0.0),
                                          float(has0) + float(has1), nan)
     # an empty population (no weight) has no figures, whatever the conventions above say
-    empty = ~(total > 0) if rows else not total > 0
-    if rows or empty:
+    empty = ~(total > 0) if arrays else not total > 0
+    if arrays or empty:
         for name in _SCALAR_NAMES[2:]:
             if name not in ("threshold", "tp", "fp", "tn", "fn"):
-                out[name] = np.where(empty, nan, out[name]) if rows else nan
+                out[name] = np.where(empty, nan, out[name]) if arrays else nan
     return out
 
 

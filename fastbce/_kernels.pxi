@@ -51,7 +51,7 @@ cdef extern from *:
     /* Labels of the predictions' own float type and no weights: AVX-512
        compiles the float-label loops to faster code than narrowing the
        labels to int8 first (logits 1.10x-1.19x, 0/1 labels with
-       probabilities 1.06x-1.10x); AVX2 and SSE2 the other way round
+       probabilities 1.03x-1.14x); AVX2 and SSE2 the other way round
        (0.81x-0.95x), see docs/kernels.md */
     #if defined(__AVX512F__)
     #define FB_FLOAT_LABELS_IN_PLACE 1
